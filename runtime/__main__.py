@@ -1,0 +1,3 @@
+from durable_python.cli import console_main
+
+console_main()

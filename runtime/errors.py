@@ -1,0 +1,45 @@
+"""The one exception hierarchy of durable-python, and the exit codes of its own failures.
+
+Exit codes follow sysexits.h so they do not collide with a script's own 0, 1, 2 or 128+N.
+"""
+
+from __future__ import annotations
+
+EXIT_MISSING_SCRIPT = 2  # what ``python missing.py`` returns
+EXIT_USAGE = 64  # EX_USAGE: bad command line, unknown run id
+EXIT_DIVERGENCE = 65  # EX_DATAERR: the script no longer matches its journal
+EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug in durable-python itself
+EXIT_STORE = 74  # EX_IOERR: the store is locked, full, corrupt or unwritable
+EXIT_SUSPENDED = 75  # EX_TEMPFAIL: the run is waiting and will be resumed later
+
+
+class DurablePythonError(Exception):
+    """Base class of every error durable-python raises on its own account."""
+
+    exit_code = EXIT_INTERNAL
+
+
+class UsageError(DurablePythonError):
+    """A command line or argument that cannot be acted on."""
+
+    exit_code = EXIT_USAGE
+
+
+class StoreError(DurablePythonError):
+    """The store cannot be read or written; nothing that was committed is lost."""
+
+    exit_code = EXIT_STORE
+
+
+class NondeterminismError(DurablePythonError):
+    """On replay the script made a different call than its journal recorded at that point."""
+
+    exit_code = EXIT_DIVERGENCE
+
+
+class UnsavedResultError(DurablePythonError):
+    """A replayed result could not be saved when it was recorded, and the code used it live."""
+
+
+class Cancelled(BaseException):  # noqa: N818 - the name users catch
+    """Raised inside a run that was cancelled, so ``finally`` blocks can compensate."""

@@ -1,0 +1,86 @@
+"""Execute a script's rewritten code as ``__main__``, exactly as ``python script.py`` would.
+
+Sets ``sys.argv``, ``sys.path[0]``, ``__file__`` and ``__name__``; reports uncaught exceptions
+through ``sys.excepthook`` with durable-python's own frames taken out of the traceback; turns
+``SystemExit`` into the exit code Python would give.
+"""
+
+from __future__ import annotations
+
+import builtins
+import importlib.machinery
+import os
+import sys
+from types import CodeType, ModuleType, TracebackType
+
+from durable_python.transpiler import importer, load_code
+
+from . import hot
+
+_OWN_DIRS = tuple(
+    os.path.join(os.path.dirname(os.path.realpath(p)), "")
+    for p in (__file__, importer.__file__)
+)
+
+
+def script_code(path: str) -> CodeType:
+    """The rewritten code of the script at ``path`` (absolute); SyntaxError as Python raises it."""
+    with open(path, "rb") as f:
+        return load_code(f.read(), path)
+
+
+def prepare_main(path: str, argv: list[str]) -> ModuleType:
+    """Set up interpreter state for running ``path`` as the main module, and return that module."""
+    builtins.__dp__ = hot.resolve
+    main = ModuleType("__main__")
+    main.__file__ = path
+    main.__cached__ = None
+    main.__loader__ = importlib.machinery.SourceFileLoader("__main__", path)
+    main.__builtins__ = builtins
+    sys.modules["__main__"] = main
+    sys.argv[:] = argv
+    script_dir = os.path.dirname(os.path.realpath(path))
+    sys.path[0:1] = [script_dir]
+    importer.install(script_dir)
+    return main
+
+
+def without_own_frames(tb: TracebackType | None) -> TracebackType | None:
+    """Drop durable-python's frames from a traceback so it reads like plain Python's."""
+    head = tb
+    while head is not None and _is_own(head):
+        head = head.tb_next
+    node = head
+    while node is not None:
+        following = node.tb_next
+        while following is not None and _is_own(following):
+            following = following.tb_next
+        node.tb_next = following
+        node = following
+    return head
+
+
+def _is_own(tb: TracebackType) -> bool:
+    return tb.tb_frame.f_code.co_filename.startswith(_OWN_DIRS)
+
+
+def exit_code_of(exc: SystemExit) -> int:
+    """The status Python exits with for ``SystemExit(code)``, printing a message code to stderr."""
+    code = exc.code
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF
+    try:
+        print(code, file=sys.stderr)
+    except Exception:  # noqa: BLE001 - Python ignores a failing print here too
+        pass
+    return 1
+
+
+def report_uncaught(exc: BaseException) -> int:
+    """Show ``exc`` the way the interpreter does for an uncaught exception; return the status."""
+    tb = without_own_frames(exc.__traceback__)
+    exc.__traceback__ = tb
+    sys.excepthook(type(exc), exc, tb)
+    return 130 if isinstance(exc, KeyboardInterrupt) else 1
