@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from . import errors
 
@@ -24,8 +25,45 @@ def _parser() -> argparse.ArgumentParser:
         description="Run SCRIPT durably. Run the same command again after a crash to resume.",
         epilog=RUN_EXAMPLE,
     )
+    run.add_argument("--store", metavar="DIR", help="store directory (default .durable)")
+    run.add_argument("--new", action="store_true", help="start a new run even if one is unfinished")
+    run.add_argument("--run-id", metavar="ID", help="run (or resume) the run with this id")
+    run.add_argument("-v", "--verbose", action="store_true", help="say when a run starts")
+    run.add_argument(
+        "--sync",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="fdatasync each commit so a power loss loses nothing (default on)",
+    )
     run.add_argument("script", help="the Python script to run")
     run.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the script")
+
+    runs = commands.add_parser(
+        "runs",
+        help="list the runs in the store (live ones too)",
+        description="List runs: id, status, start, entries, last activity, command.",
+        epilog="example: durable-python runs --json | jq .status",
+    )
+    runs.add_argument("--store", metavar="DIR", help="store directory (default .durable)")
+    runs.add_argument("--json", action="store_true", help="one JSON object per run")
+
+    show = commands.add_parser(
+        "show",
+        help="show a run's journal as a timeline",
+        description="Show every recorded call of RUN (an id or a unique prefix of one).",
+        epilog="example: durable-python show 3f2a",
+    )
+    show.add_argument("run_id", metavar="RUN")
+    show.add_argument("--store", metavar="DIR", help="store directory (default .durable)")
+    show.add_argument("--json", action="store_true", help="one JSON object per entry")
+
+    fold = commands.add_parser(
+        "fold",
+        help="move stopped runs' journals into the store's DuckDB (runs do this by themselves)",
+        description="Fold the journal segments of every stopped run into store.duckdb.",
+        epilog="example: durable-python fold --store .durable",
+    )
+    fold.add_argument("--store", metavar="DIR", help="store directory (default .durable)")
 
     transpile = commands.add_parser(
         "transpile",
@@ -43,7 +81,20 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "transpile":
             return _transpile(args.script)
         if args.command == "run":
-            return _run(args.script, args.args)
+            return _run(args)
+        if args.command in ("runs", "show"):
+            from . import inspect_runs
+            from .store import Store
+
+            store = Store(_store_root(args.store))
+            if args.command == "runs":
+                return inspect_runs.list_runs(store, args.json)
+            return inspect_runs.show_run(store, args.run_id, args.json)
+        if args.command == "fold":
+            from .store import Store
+
+            Store(_store_root(args.store)).fold()
+            return 0
     except errors.DurablePythonError as exc:
         print(f"durable-python: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -73,28 +124,32 @@ def _transpile(script: str) -> int:
     return 0
 
 
-def _run(script: str, script_args: list[str]) -> int:
-    from . import runner
+def _run(args: argparse.Namespace) -> int:
+    from .session import RunOptions, run
 
-    if _read_script(script) is None:
-        return errors.EXIT_MISSING_SCRIPT
-    path = os.path.abspath(script)
-    try:
-        code = runner.script_code(path)
-    except SyntaxError as exc:
-        import traceback
+    options = RunOptions(
+        script=args.script,
+        args=args.args,
+        store=args.store,
+        new=args.new,
+        run_id=args.run_id,
+        verbose=args.verbose,
+        sync=args.sync,
+    )
+    return run(options)
 
-        traceback.print_exception(exc, limit=0)
-        return 1
-    main_module = runner.prepare_main(path, [script, *script_args])
-    try:
-        exec(code, main_module.__dict__)
-    except SystemExit as exc:
-        return runner.exit_code_of(exc)
-    except BaseException as exc:  # noqa: BLE001 - reported exactly as Python reports it
-        return runner.report_uncaught(exc)
-    return 0
+
+def _store_root(option: str | None) -> Path:
+    from . import config
+
+    return config.load(Path.cwd(), option).store
 
 
 def console_main() -> None:
-    sys.exit(main())
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:  # ``durable-python show RUN | head``: the reader has seen enough
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 0
+    sys.exit(code)

@@ -13,8 +13,12 @@ EXIT_STORE = 74  # EX_IOERR: the store is locked, full, corrupt or unwritable
 EXIT_SUSPENDED = 75  # EX_TEMPFAIL: the run is waiting and will be resumed later
 
 
-class DurablePythonError(Exception):
-    """Base class of every error durable-python raises on its own account."""
+class DurablePythonError(BaseException):
+    """Base class of every error durable-python raises on its own account.
+
+    It derives from ``BaseException`` like ``SystemExit``: a script's ``except Exception`` must not
+    swallow a divergence or a store failure and go on with a journal that no longer holds.
+    """
 
     exit_code = EXIT_INTERNAL
 

@@ -54,15 +54,15 @@ def _resolve_slowly(f: Any) -> Decision:
         if decision is _MISSING:
             decision = _by_code[f.__code__] = _decide(f)
         return decision
-    if kind is BuiltinFunctionType and f.__self__ is not None and not isinstance(
-        f.__self__, ModuleType
+    if (
+        kind is BuiltinFunctionType
+        and f.__self__ is not None
+        and not isinstance(f.__self__, ModuleType)
     ):
         key = (type(f.__self__), f.__name__)
         decision = _by_method.get(key, _MISSING)
         if decision is _MISSING:
-            decision = _decide(f)
-            if not _decides_by_instance(f):
-                _by_method[key] = decision
+            decision = _by_method[key] = _decide(f)
         return decision
     decision = _decide(f)
     if kind is BuiltinFunctionType or isinstance(f, type):
@@ -70,20 +70,10 @@ def _resolve_slowly(f: Any) -> Decision:
     return decision
 
 
-_instance_sensitive: set[tuple[type, str]] = set()
-
-
-def _decides_by_instance(f: Any) -> bool:
-    """Some builtin methods are judged by their object, not its type (``sys.stdout.write``)."""
-    return (type(f.__self__), f.__name__) in _instance_sensitive
-
-
-def install(decide: Decide, instance_sensitive: set[tuple[type, str]] = frozenset()) -> None:
+def install(decide: Decide) -> None:
     """Make ``decide`` the judge of callables and forget earlier decisions."""
     global _decide
     _decide = decide
     _by_callable.clear()
     _by_code.clear()
     _by_method.clear()
-    _instance_sensitive.clear()
-    _instance_sensitive.update(instance_sensitive)

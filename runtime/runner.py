@@ -18,8 +18,7 @@ from durable_python.transpiler import importer, load_code
 from . import hot
 
 _OWN_DIRS = tuple(
-    os.path.join(os.path.dirname(os.path.realpath(p)), "")
-    for p in (__file__, importer.__file__)
+    os.path.join(os.path.dirname(os.path.realpath(p)), "") for p in (__file__, importer.__file__)
 )
 
 

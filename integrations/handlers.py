@@ -1,0 +1,75 @@
+"""Special handlers: calls that need more than "record the result" (DESIGN 4, policy "special").
+
+Each handler is ``handler(name, f)`` returning the callable the script's call site calls.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from durable_python.calls import perform
+
+
+def durable_sleep(name: str, f: Callable[[float], None]) -> Callable[..., None]:
+    """``time.sleep`` as a durable timer: the wake-up time is recorded before sleeping, so a run
+    resumed in the middle of a sleep sleeps only what is left, and a replayed sleep not at all."""
+
+    def sleep(seconds: float) -> None:
+        frame = sys._getframe(1)
+        if seconds < 0:
+            raise ValueError("sleep length must be non-negative")
+        deadline = perform(
+            "timer", name, True, frame, (seconds,), {}, lambda: time.time() + seconds
+        )
+        remaining = deadline - time.time()
+        if remaining > 0:
+            f(min(remaining, seconds))
+
+    return sleep
+
+
+def durable_input(name: str, f: Callable[..., str]) -> Callable[..., str]:
+    """``input()``: the answer is committed at once; on replay the prompt is not shown again."""
+
+    def read(*args: Any) -> str:
+        return perform("effect", name, True, sys._getframe(1), args, {}, lambda: f(*args))
+
+    return read
+
+
+def _recorded_seed(frame: Any, name: str) -> int:
+    return perform("value", name, False, frame, (), {}, lambda: int.from_bytes(os.urandom(16)))
+
+
+def random_instance(name: str, cls: type) -> Callable[..., Any]:
+    """``random.Random()`` without a seed is seeded from the OS: record that seed."""
+
+    def construct(*args: Any, **kwargs: Any) -> Any:
+        if args or kwargs:
+            return cls(*args, **kwargs)
+        return cls(_recorded_seed(sys._getframe(1), name))
+
+    return construct
+
+
+def random_seed(name: str, seed: Callable[..., None]) -> Callable[..., None]:
+    """``random.seed()`` without an argument reseeds from the OS: record that seed."""
+
+    def reseed(a: Any = None, *args: Any, **kwargs: Any) -> None:
+        if a is None:
+            a = _recorded_seed(sys._getframe(1), name)
+        seed(a, *args, **kwargs)
+
+    return reseed
+
+
+HANDLERS: dict[str, Callable[[str, Any], Any]] = {
+    "sleep": durable_sleep,
+    "input": durable_input,
+    "random_instance": random_instance,
+    "random_seed": random_seed,
+}

@@ -1,0 +1,220 @@
+"""What durable-python knows about callables it did not rewrite: the knowledge tables.
+
+A callable is named ``module.qualname`` after the module name is normalised (``posix.getpid`` is
+``os.getpid``). The policy of a name is the first match of:
+
+1. ``CALLABLES``: an exact name (a function, a method, a class);
+2. ``MODULES``: the name's module or its closest listed parent package;
+3. ``effect``: anything unknown touches the outside world until someone says otherwise.
+
+Policies: ``inline`` (run it, also on replay), ``value`` (a nondeterministic read: record the value,
+return it on replay), ``effect`` (record result or exception, commit, never call again on replay),
+and the special handlers in ``handlers.py`` (``sleep``, ``input``, ``random_instance``,
+``random_seed``). A resource (a live handle safe to rebuild) is ``inline``: it is called again on
+replay and its methods are judged on their own.
+"""
+
+from __future__ import annotations
+
+INLINE = "inline"
+VALUE = "value"
+EFFECT = "effect"
+
+# C modules carry the name of their implementation; users know them by the public module.
+MODULE_ALIASES = {
+    "posix": "os",
+    "nt": "os",
+    "posixpath": "os.path",
+    "ntpath": "os.path",
+    "genericpath": "os.path",
+    "_random": "random",
+    "_datetime": "datetime",
+    "_pydatetime": "datetime",
+    "_json": "json",
+    "_functools": "functools",
+    "_collections": "collections",
+    "_collections_abc": "collections.abc",
+    "_heapq": "heapq",
+    "_bisect": "bisect",
+    "_operator": "operator",
+    "_io": "io",
+    "_pyio": "io",
+    "_sre": "re",
+    "_thread": "threading",
+    "_pickle": "pickle",
+    "_struct": "struct",
+    "_abc": "abc",
+    "_py_abc": "abc",
+    "_weakref": "weakref",
+    "_weakrefset": "weakref",
+    "_string": "string",
+    "_csv": "csv",
+    "_decimal": "decimal",
+    "_pydecimal": "decimal",
+    "_statistics": "statistics",
+    "_contextvars": "contextvars",
+    "_asyncio": "asyncio",
+    "_socket": "socket",
+    "_ssl": "ssl",
+    "_hashlib": "hashlib",
+    "_md5": "hashlib",
+    "_sha1": "hashlib",
+    "_sha256": "hashlib",
+    "_sha512": "hashlib",
+    "_sha3": "hashlib",
+    "_blake2": "hashlib",
+    "_sqlite3": "sqlite3",
+    "_posixsubprocess": "subprocess",
+    "_locale": "locale",
+    "_codecs": "codecs",
+    "_warnings": "warnings",
+    "_signal": "signal",
+    "_uuid": "uuid",
+    "_bz2": "bz2",
+    "_lzma": "lzma",
+    "_elementtree": "xml.etree",
+    "_queue": "queue",
+    "_stat": "stat",
+    "_strptime": "time",
+    "_tokenize": "tokenize",
+    "_ast": "ast",
+    "_opcode": "dis",
+    "_typing": "typing",
+    "_zoneinfo": "zoneinfo",
+    "_contextlib": "contextlib",
+    "_compression": "gzip",
+    "_frozen_importlib": "importlib",
+    "_frozen_importlib_external": "importlib",
+    "_imp": "importlib",
+    "zipimport": "importlib",
+    "_sitebuiltins": "builtins",
+    "_osx_support": "sysconfig",
+    "_sysconfigdata": "sysconfig",
+    "_tracemalloc": "tracemalloc",
+    "_multibytecodec": "codecs",
+    "_unicodedata": "unicodedata",
+}
+
+# Modules whose callables compute from their arguments and the interpreter's own state only.
+# Functions in them that mutate their arguments (heapq.heappush, bisect.insort, list.sort,
+# random.shuffle) are inline on purpose: replay re-runs them on the same replayed inputs.
+_PURE = """
+    builtins math cmath numbers decimal fractions statistics operator functools itertools
+    collections collections.abc heapq bisect copy copyreg array queue weakref gc
+    json re string textwrap struct base64 binascii codecs unicodedata difflib fnmatch shlex
+    html html.parser html.entities urllib.parse ipaddress calendar pprint reprlib keyword
+    hashlib hmac zlib bz2 lzma enum dataclasses typing typing_extensions abc contextlib
+    contextvars inspect types dis ast token tokenize symtable traceback warnings linecache
+    io pickle csv argparse optparse getopt sys atexit signal unittest doctest logging
+    graphlib colorsys locale gettext importlib pkgutil email mimetypes zoneinfo
+    xml tomllib configparser sysconfig platform stat string.templatelib threading asyncio
+    concurrent selectors durable_python
+"""
+
+# Third-party modules that are pure, or whose objects come back from replay and must keep working
+# (a replayed ``requests.Response`` still answers ``.json()``). Their constructors of live handles
+# (``requests.Session``, ``httpx.Client``) are resources, called again on replay.
+_PURE_THIRD_PARTY = """
+    pydantic pydantic_core attr attrs yaml jinja2 markupsafe packaging toml tomli tomli_w
+    more_itertools toolz regex simplejson orjson ujson msgpack six dateutil.parser
+    dateutil.relativedelta typing_inspection annotated_types
+    requests.models requests.exceptions requests.structures requests.cookies
+    requests.utils requests.auth requests.status_codes urllib3.exceptions urllib3.util
+    httpx._models httpx._exceptions httpx._urls httpx._config httpx._auth
+    charset_normalizer idna certifi
+"""
+
+MODULES: dict[str, str] = {name: INLINE for name in (_PURE + _PURE_THIRD_PARTY).split()}
+MODULES.update(
+    {
+        "os": EFFECT,
+        "os.path": INLINE,
+        "pathlib": INLINE,
+        "shutil": EFFECT,
+        "tempfile": EFFECT,
+        "subprocess": EFFECT,
+        "socket": EFFECT,
+        "ssl": EFFECT,
+        "http": EFFECT,
+        "urllib.request": EFFECT,
+        "smtplib": EFFECT,
+        "sqlite3": EFFECT,
+        "time": INLINE,
+        "datetime": INLINE,
+        "uuid": INLINE,
+        "random": INLINE,
+        "secrets": VALUE,
+        "glob": VALUE,
+        "getpass": VALUE,
+    }
+)
+
+_VALUES = """
+    time.time time.time_ns time.monotonic time.monotonic_ns time.perf_counter
+    time.perf_counter_ns time.process_time time.process_time_ns time.thread_time
+    time.thread_time_ns time.localtime time.gmtime time.ctime time.asctime time.strftime
+    time.clock_gettime time.clock_gettime_ns
+    datetime.datetime.now datetime.datetime.utcnow datetime.datetime.today datetime.date.today
+    uuid.uuid1 uuid.uuid4 uuid.getnode
+    os.urandom os.getpid os.getppid os.getcwd os.getcwdb os.getuid os.geteuid os.getgid
+    os.getlogin os.cpu_count os.listdir os.stat os.lstat os.access os.get_terminal_size
+    os.isatty os.getloadavg os.times os.uname os.sched_getaffinity
+    os.path.exists os.path.lexists os.path.isfile os.path.isdir os.path.islink
+    os.path.ismount os.path.getsize os.path.getmtime os.path.getatime os.path.getctime
+    os.path.realpath os.path.abspath os.path.expanduser os.path.samefile
+    pathlib.Path.exists pathlib.Path.is_file pathlib.Path.is_dir pathlib.Path.is_symlink
+    pathlib.Path.stat pathlib.Path.lstat pathlib.Path.cwd pathlib.Path.home
+    pathlib.Path.resolve pathlib.Path.absolute pathlib.Path.expanduser pathlib.Path.samefile
+    pathlib.Path.iterdir pathlib.Path.glob pathlib.Path.rglob
+    random.SystemRandom.random random.SystemRandom.getrandbits random.SystemRandom.randbytes
+    socket.gethostname platform.node platform.uname
+"""
+
+_EFFECTS = """
+    pathlib.Path.mkdir pathlib.Path.rmdir pathlib.Path.unlink pathlib.Path.rename
+    pathlib.Path.replace pathlib.Path.touch pathlib.Path.chmod pathlib.Path.symlink_to
+    pathlib.Path.hardlink_to pathlib.Path.write_text pathlib.Path.write_bytes
+    pathlib.Path.read_text pathlib.Path.read_bytes
+"""
+
+CALLABLES: dict[str, str] = {name: VALUE for name in _VALUES.split()}
+CALLABLES.update({name: EFFECT for name in _EFFECTS.split()})
+CALLABLES.update(
+    {
+        "time.sleep": "sleep",
+        "builtins.input": "input",
+        "random.Random": "random_instance",
+        "random.Random.seed": "random_seed",
+        "random.seed": "random_seed",
+        "os.fspath": INLINE,
+        "os.fsencode": INLINE,
+        "os.fsdecode": INLINE,
+        "os.getenv": INLINE,  # reads os.environ, which records its own reads
+        "os.getenvb": INLINE,
+        "os.get_exec_path": INLINE,
+        "os.strerror": INLINE,
+        "os.cpu_count": VALUE,
+        "os.walk": INLINE,  # its listdir/scandir calls are judged one by one
+        "os.fwalk": INLINE,
+        "os.scandir": INLINE,  # an iterator of DirEntry, whose reads are values
+        "os.DirEntry.is_dir": VALUE,
+        "os.DirEntry.is_file": VALUE,
+        "os.DirEntry.stat": VALUE,
+        "os.PathLike": INLINE,
+        "os.stat_result": INLINE,
+        "os._Environ": INLINE,
+        "os.terminal_size": INLINE,
+        "subprocess.CompletedProcess": INLINE,
+        "subprocess.CalledProcessError": INLINE,
+        "subprocess.list2cmdline": INLINE,
+        "shutil.which": VALUE,
+        "shutil.get_terminal_size": VALUE,
+        "shutil.disk_usage": VALUE,
+        "tempfile.gettempdir": VALUE,
+        "requests.sessions.Session": INLINE,
+        "requests.adapters.HTTPAdapter": INLINE,
+        "httpx._client.Client": INLINE,
+        "httpx._client.AsyncClient": INLINE,
+        "sqlite3.connect": INLINE,
+    }
+)

@@ -1,0 +1,110 @@
+"""Saving results and exceptions in the journal, and giving them back on replay.
+
+``pickle`` first (fast, and classes of the script are found again by name), ``cloudpickle`` for
+what pickle cannot do (lambdas, closures). A result neither can save becomes a stub on replay
+(DESIGN 2.6); an exception neither can save is rebuilt as faithfully as possible (DESIGN 2.7).
+"""
+
+from __future__ import annotations
+
+import importlib
+import pickle
+from typing import Any
+
+from .errors import UnsavedResultError
+
+PROTOCOL = pickle.HIGHEST_PROTOCOL
+
+
+def dumps(value: Any) -> bytes:
+    """Pickle ``value``; raises ``pickle.PicklingError``-like errors when it cannot be saved."""
+    try:
+        return pickle.dumps(value, PROTOCOL)
+    except Exception:  # noqa: BLE001 - pickle raises many kinds; cloudpickle gets a chance
+        import cloudpickle
+
+        return cloudpickle.dumps(value, PROTOCOL)
+
+
+loads = pickle.loads
+
+
+def encode_result(value: Any) -> tuple[str, bytes]:
+    try:
+        return "ok", dumps(value)
+    except Exception as exc:  # noqa: BLE001 - any failure to save means "unsaved"
+        description = (f"{type(value).__module__}.{type(value).__qualname__}", str(exc)[:300])
+        return "unsaved", pickle.dumps(description, PROTOCOL)
+
+
+def encode_exception(exc: BaseException) -> tuple[str, bytes]:
+    try:
+        data = dumps(exc)
+        loads(data)  # an exception whose __init__ takes other arguments than its args fails here
+        return "error", data
+    except Exception:  # noqa: BLE001 - fall back to a faithful rebuild
+        pass
+    kind = type(exc)
+    state = {
+        "module": kind.__module__,
+        "qualname": kind.__qualname__,
+        "args": _saveable(exc.args) or tuple(repr(a) for a in exc.args),
+        "dict": {k: v for k, v in vars(exc).items() if _saveable(v) is not None},
+        "message": str(exc),
+    }
+    return "rebuilt", pickle.dumps(state, PROTOCOL)
+
+
+def _saveable(value: Any) -> Any:
+    try:
+        dumps(value)
+        return value
+    except Exception:  # noqa: BLE001
+        return None
+
+
+class RecordedError(Exception):
+    """Stands in for a recorded exception whose class cannot be imported on replay."""
+
+
+def rebuild_exception(state: dict) -> BaseException:
+    try:
+        kind: Any = importlib.import_module(state["module"])
+        for part in state["qualname"].split("."):
+            kind = getattr(kind, part)
+        exc = kind.__new__(kind)
+        exc.args = tuple(state["args"])
+        for key, value in state["dict"].items():
+            setattr(exc, key, value)
+        return exc
+    except Exception:  # noqa: BLE001 - the class is gone or refuses: keep the message
+        return RecordedError(f"{state['module']}.{state['qualname']}: {state['message']}")
+
+
+class Unsaved:
+    """What replay returns for a result that could not be saved: any use raises a clear error."""
+
+    __slots__ = ("_message",)
+
+    def __init__(self, name: str, site: str, type_name: str, reason: str) -> None:
+        object.__setattr__(
+            self,
+            "_message",
+            f"{site}: the result of {name}() (a {type_name}) could not be saved when it was"
+            f" recorded ({reason}), so replay has no value to give back and this code used it."
+            " Move the code that creates and uses it into one function marked"
+            " @durable_python.activity, or declare the callable a resource in"
+            " [tool.durable-python] if it is safe to call again.",
+        )
+
+    def _fail(self, *args: Any, **kwargs: Any) -> Any:
+        raise UnsavedResultError(object.__getattribute__(self, "_message"))
+
+    def __getattr__(self, name: str) -> Any:
+        self._fail()
+
+    __call__ = __iter__ = __len__ = __getitem__ = __setattr__ = __enter__ = _fail
+    __bool__ = __eq__ = __hash__ = __str__ = __int__ = __float__ = __contains__ = _fail
+
+    def __repr__(self) -> str:
+        return "<unsaved result: " + object.__getattribute__(self, "_message")[:80] + "...>"

@@ -1,0 +1,73 @@
+"""Configuration: command line, then ``DURABLE_PYTHON_*`` environment, then the nearest
+``pyproject.toml``'s ``[tool.durable-python]`` (searched upwards from the script), then defaults.
+
+    [tool.durable-python]
+    pure = ["mylib.text", "numpy.linalg"]     # modules or callables that run inline
+    resources = ["mylib.Client"]              # live handles, constructed again on replay
+    effects = ["mylib.text.fetch"]            # recorded although their module is pure
+    values = ["mylib.clock.now"]              # nondeterministic reads, recorded and batched
+    store = ".durable"                        # where runs are kept
+    sync = true                               # fdatasync each commit (power-loss durability)
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import UsageError
+
+_POLICY_KEYS = {"pure": "inline", "resources": "inline", "effects": "effect", "values": "value"}
+
+
+@dataclass
+class Config:
+    store: Path = Path(".durable")
+    sync: bool = True
+    policies: dict[str, str] = field(default_factory=dict)
+    source: Path | None = None
+
+
+def _find_pyproject(start: Path) -> Path | None:
+    for directory in (start, *start.parents):
+        candidate = directory / "pyproject.toml"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _truthy(text: str) -> bool:
+    return text.strip().lower() in ("1", "true", "yes", "on")
+
+
+def load(script_dir: Path, store: str | None = None, sync: bool | None = None) -> Config:
+    config = Config()
+    pyproject = _find_pyproject(script_dir)
+    if pyproject is not None:
+        try:
+            table = tomllib.loads(pyproject.read_text()).get("tool", {}).get("durable-python", {})
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise UsageError(f"{pyproject}: cannot read [tool.durable-python]: {exc}") from exc
+        config.source = pyproject
+        for key, policy in _POLICY_KEYS.items():
+            names = table.get(key, [])
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                raise UsageError(
+                    f'{pyproject}: [tool.durable-python] {key} must be a list of names, like {key} = ["mylib"]'
+                )
+            config.policies.update(dict.fromkeys(names, policy))
+        if "store" in table:
+            config.store = (pyproject.parent / table["store"]).resolve()
+        if "sync" in table:
+            config.sync = bool(table["sync"])
+    if os.environ.get("DURABLE_PYTHON_STORE"):
+        config.store = Path(os.environ["DURABLE_PYTHON_STORE"])
+    if os.environ.get("DURABLE_PYTHON_SYNC"):
+        config.sync = _truthy(os.environ["DURABLE_PYTHON_SYNC"])
+    if store is not None:
+        config.store = Path(store)
+    if sync is not None:
+        config.sync = sync
+    return config

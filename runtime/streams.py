@@ -1,0 +1,64 @@
+"""Output once: what the script wrote to stdout/stderr before a crash is not written again.
+
+``sys.stdout`` and ``sys.stderr`` are wrapped, so ``print``, ``sys.stdout.write`` and logging's
+stream handlers are all covered. A live write is written and recorded (batched); on replay a write
+that the journal has is skipped. Writes made inside an effect belong to that effect.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, TextIO
+
+from . import calls
+from .journal import TaskJournal
+
+
+class OutputOnce:
+    """A text stream that forwards to ``stream`` and records, or skips, what the script writes."""
+
+    def __init__(self, stream: TextIO, name: str) -> None:
+        self._stream = stream
+        self._name = name
+
+    def write(self, text: str) -> int:
+        task = calls.current_task()
+        if task is None:
+            return self._stream.write(text)
+        if task.replaying or task.output_to_skip.get(self._name):
+            if self._skip_replayed(task, len(text)):
+                return len(text)
+            return self._stream.write(text)  # new output amid replay: show it, nowhere to record
+        written = self._stream.write(text)
+        calls.journal().record_output(task, self._name, calls.site_of(sys._getframe(1)), text)
+        return written
+
+    def _skip_replayed(self, task: TaskJournal, length: int) -> bool:
+        """Consume ``length`` characters of recorded output; False if the journal has none."""
+        left = task.output_to_skip.get(self._name, 0)
+        if left <= 0:
+            entry = task.peek()
+            if entry is None or entry.policy != "output" or entry.name != self._name:
+                return False
+            task.cursor += 1
+            left = len(entry.payload.decode("utf-8", "surrogatepass"))
+        task.output_to_skip[self._name] = left - length
+        return True
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+    def __iter__(self) -> Any:
+        return iter(self._stream)
+
+
+def install() -> tuple[TextIO, TextIO]:
+    """Wrap ``sys.stdout``/``sys.stderr``; return the originals."""
+    originals = sys.stdout, sys.stderr
+    sys.stdout = OutputOnce(sys.stdout, "sys.stdout")  # type: ignore[assignment]
+    sys.stderr = OutputOnce(sys.stderr, "sys.stderr")  # type: ignore[assignment]
+    return originals
