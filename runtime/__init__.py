@@ -3,6 +3,14 @@
 Run ``durable-python run script.py``. This package is also the small public API a script may use.
 """
 
-from .errors import Cancelled, DurablePythonError, NondeterminismError
+from .api import activity, idempotency_key
+from .errors import Cancelled, DurablePythonError, NondeterminismError, UnsavedResultError
 
-__all__ = ["Cancelled", "DurablePythonError", "NondeterminismError"]
+__all__ = [
+    "Cancelled",
+    "DurablePythonError",
+    "NondeterminismError",
+    "UnsavedResultError",
+    "activity",
+    "idempotency_key",
+]

@@ -8,7 +8,9 @@ what pickle cannot do (lambdas, closures). A result neither can save becomes a s
 from __future__ import annotations
 
 import importlib
+import os
 import pickle
+import sys
 from typing import Any
 
 from .errors import UnsavedResultError
@@ -84,27 +86,32 @@ def rebuild_exception(state: dict) -> BaseException:
 class Unsaved:
     """What replay returns for a result that could not be saved: any use raises a clear error."""
 
-    __slots__ = ("_message",)
+    __slots__ = ("_what",)
 
     def __init__(self, name: str, site: str, type_name: str, reason: str) -> None:
-        object.__setattr__(
-            self,
-            "_message",
-            f"{site}: the result of {name}() (a {type_name}) could not be saved when it was"
-            f" recorded ({reason}), so replay has no value to give back and this code used it."
-            " Move the code that creates and uses it into one function marked"
-            " @durable_python.activity, or declare the callable a resource in"
-            " [tool.durable-python] if it is safe to call again.",
-        )
+        object.__setattr__(self, "_what", (name, site, type_name, reason))
 
     def _fail(self, *args: Any, **kwargs: Any) -> Any:
-        raise UnsavedResultError(object.__getattribute__(self, "_message"))
+        name, site, type_name, reason = object.__getattribute__(self, "_what")
+        frame = sys._getframe(1)
+        while frame.f_back is not None and frame.f_code.co_filename == __file__:
+            frame = frame.f_back
+        used_at = f"{os.path.relpath(frame.f_code.co_filename)}:{frame.f_lineno}"
+        raise UnsavedResultError(
+            f"{used_at}: this code uses the result of {name}() recorded at {site}, a {type_name}"
+            f" that could not be saved ({reason}), so replay has no value to give back."
+            " Move the code that creates and uses it into one function marked"
+            " @durable_python.activity, or declare the callable a resource in"
+            " [tool.durable-python] if it is safe to call again."
+        )
 
     def __getattr__(self, name: str) -> Any:
         self._fail()
 
-    __call__ = __iter__ = __len__ = __getitem__ = __setattr__ = __enter__ = _fail
+    __call__ = __iter__ = __next__ = __len__ = __getitem__ = __setitem__ = __setattr__ = _fail
+    __enter__ = __exit__ = __aenter__ = __aexit__ = __await__ = __aiter__ = _fail
     __bool__ = __eq__ = __hash__ = __str__ = __int__ = __float__ = __contains__ = _fail
 
     def __repr__(self) -> str:
-        return "<unsaved result: " + object.__getattribute__(self, "_message")[:80] + "...>"
+        name, site, type_name, _ = object.__getattribute__(self, "_what")
+        return f"<unsaved {type_name} from {name}() at {site}>"

@@ -44,6 +44,8 @@ class NondeterminismError(DurablePythonError):
 class UnsavedResultError(DurablePythonError):
     """A replayed result could not be saved when it was recorded, and the code used it live."""
 
+    exit_code = 1  # a failure of the script's own code, like any uncaught exception
+
 
 class Cancelled(BaseException):  # noqa: N818 - the name users catch
     """Raised inside a run that was cancelled, so ``finally`` blocks can compensate."""

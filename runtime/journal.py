@@ -83,7 +83,8 @@ class TaskJournal:
 class Journal:
     """Everything recorded and to be recorded for one run in this process."""
 
-    def __init__(self, segment_path: Path, rows: list[tuple], sync: bool) -> None:
+    def __init__(self, run_id: str, segment_path: Path, rows: list[tuple], sync: bool) -> None:
+        self.run_id = run_id
         by_task: dict[str, dict[int, Entry]] = {}
         for row in rows:
             entry = Entry(*row)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import calls, config, environ, hot, runner, streams
-from .errors import StoreError, UsageError
+from .errors import DurablePythonError, StoreError, UsageError
 from .journal import Journal
 from .store import FINAL, Run, Store
 
@@ -184,7 +184,7 @@ def _execute(
 ) -> int:
     from .policy import Knowledge
 
-    journal = Journal(store.new_segment_path(the_run.run_id), rows, settings.sync)
+    journal = Journal(the_run.run_id, store.new_segment_path(the_run.run_id), rows, settings.sync)
     if previous_status == "failed":
         journal.main.retry_last_failed_effect()
     main_module = runner.prepare_main(path, argv)
@@ -193,21 +193,26 @@ def _execute(
     environ.install()
     hot.install(Knowledge(settings.policies).decide)
     calls.attach(journal)
-    status, exit_code, error = "failed", 1, None
+    status, exit_code, uncaught = "failed", 1, None
     try:
         exec(code, main_module.__dict__)  # noqa: S102 - running the user's script is the job
         status, exit_code = "completed", 0
     except SystemExit as exc:
         exit_code = runner.exit_code_of(exc)
         status = "completed" if exit_code == 0 else "failed"
-    except BaseException as exc:  # noqa: BLE001 - reported exactly as Python reports it
-        error = f"{type(exc).__name__}: {exc}"
-        exit_code = getattr(exc, "exit_code", None) or runner.report_uncaught(exc)
-        if hasattr(exc, "exit_code"):
-            say(str(exc))
+    except BaseException as exc:  # noqa: BLE001 - reported below exactly as Python reports it
+        uncaught = exc
     finally:
-        calls.attach(None)
-        _stop(store, the_run, lock_fd, journal, status, exit_code, error)
+        calls.attach(None)  # from here on nothing is recorded: the traceback is not script output
+    error = None
+    if uncaught is not None:
+        error = f"{type(uncaught).__name__}: {uncaught}"
+        if isinstance(uncaught, DurablePythonError):
+            say(str(uncaught))
+            exit_code = uncaught.exit_code
+        else:
+            exit_code = runner.report_uncaught(uncaught)
+    _stop(store, the_run, lock_fd, journal, status, exit_code, error)
     return exit_code
 
 

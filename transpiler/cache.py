@@ -5,6 +5,7 @@ A warm start of an unchanged script unmarshals its code from here and never impo
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import marshal
@@ -17,8 +18,13 @@ from types import CodeType
 FORMAT = b"durable-python transpiler 1"
 
 
+@functools.cache
 def cache_dir() -> Path:
-    """``$DURABLE_PYTHON_CACHE``, else ``$XDG_CACHE_HOME/durable-python``, else ``~/.cache/...``."""
+    """``$DURABLE_PYTHON_CACHE``, else ``$XDG_CACHE_HOME/durable-python``, else ``~/.cache/...``.
+
+    Read once: later imports of the script's modules happen while the script runs, and must not
+    read the (then recorded) environment on the script's behalf.
+    """
     explicit = os.environ.get("DURABLE_PYTHON_CACHE")
     if explicit:
         return Path(explicit)

@@ -1,0 +1,43 @@
+"""The public API a script may use: escape hatches and keys for idempotent external calls."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from . import calls
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def activity(function: F) -> F:
+    """Make every call of ``function`` one recorded effect.
+
+    Its result (or exception) is recorded and replayed as a whole; what it does inside is not
+    recorded call by call. Use it around code whose intermediate objects cannot be saved (a
+    socket, a cursor) but whose final result can.
+    """
+    name = f"{function.__module__}.{function.__qualname__}"
+
+    @functools.wraps(function)
+    def run_as_effect(*args: Any, **kwargs: Any) -> Any:
+        return calls.perform(
+            "effect", name, True, sys._getframe(1), args, kwargs, lambda: function(*args, **kwargs)
+        )
+
+    return run_as_effect  # type: ignore[return-value]
+
+
+def idempotency_key() -> str:
+    """A key for the recorded call in flight (or the next one), the same on every attempt.
+
+    Pass it to an API that deduplicates requests (an ``Idempotency-Key`` header): if the process
+    dies while the call is in flight, the retried call carries the same key.
+    """
+    journal = calls.journal()
+    if journal is None:
+        raise RuntimeError("durable_python.idempotency_key() needs a run: use durable-python run")
+    task = calls.local.task or journal.main
+    return f"{journal.run_id}:{task.name}:{task.next_seq}"
