@@ -1,0 +1,24 @@
+"""``durable-python runs``: list the runs of a store, live ones included."""
+
+from __future__ import annotations
+
+import argparse
+
+from . import add_store_option, store_from
+
+PARSER = {
+    "help": "list the runs in the store (live ones too)",
+    "description": "List runs: id, status, start, entries, last activity, command.",
+    "epilog": "example: durable-python runs --json | jq .status",
+}
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    add_store_option(parser)
+    parser.add_argument("--json", action="store_true", help="one JSON object per run")
+
+
+def execute(args: argparse.Namespace) -> int:
+    from durable_python.inspect_runs import list_runs
+
+    return list_runs(store_from(args), args.json)

@@ -1,0 +1,25 @@
+"""``durable-python show RUN``: a run's journal as a timeline."""
+
+from __future__ import annotations
+
+import argparse
+
+from . import add_store_option, store_from
+
+PARSER = {
+    "help": "show a run's journal as a timeline",
+    "description": "Show every recorded call of RUN (an id or a unique prefix of one).",
+    "epilog": "example: durable-python show 3f2a",
+}
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_id", metavar="RUN")
+    add_store_option(parser)
+    parser.add_argument("--json", action="store_true", help="one JSON object per entry")
+
+
+def execute(args: argparse.Namespace) -> int:
+    from durable_python.inspect_runs import show_run
+
+    return show_run(store_from(args), args.run_id, args.json)
