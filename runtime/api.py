@@ -36,8 +36,9 @@ def idempotency_key() -> str:
     Pass it to an API that deduplicates requests (an ``Idempotency-Key`` header): if the process
     dies while the call is in flight, the retried call carries the same key.
     """
-    journal = calls.journal()
-    if journal is None:
+    task = calls.task_of_context()
+    if task is None:
         raise RuntimeError("durable_python.idempotency_key() needs a run: use durable-python run")
-    task = calls.local.task or journal.main
-    return f"{journal.run_id}:{task.name}:{task.next_seq}"
+    # Inside an effect its own seq is the last one claimed; outside, the next call's is next.
+    seq = task.seq - 1 if calls.local.depth else task.seq
+    return f"{calls.journal().run_id}:{task.name}:{seq}"

@@ -6,10 +6,12 @@
 
 from __future__ import annotations
 
+import inspect
 import sys
 import threading
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from types import FrameType
 from typing import Any
 
@@ -19,12 +21,14 @@ from .fingerprint import describe, fingerprint
 from .journal import Entry, Journal, TaskJournal
 
 
-class _TaskLocal(threading.local):
+class _ThreadLocal(threading.local):
     depth = 0  # > 0 while an effect runs: calls it makes are covered by its own entry
-    task: TaskJournal | None = None
 
 
-local = _TaskLocal()
+local = _ThreadLocal()
+# The task a thread or coroutine records under. A context variable, so that each asyncio task
+# (which runs in its own copy of the context) and each thread we start can have its own.
+task_var: ContextVar[TaskJournal | None] = ContextVar("durable_python_task", default=None)
 _journal: Journal | None = None
 _failure: BaseException | None = None  # once the run diverged, every recorded call re-raises
 
@@ -35,7 +39,7 @@ def attach(journal: Journal | None) -> None:
     _journal = journal
     _failure = None
     local.depth = 0
-    local.task = None
+    task_var.set(None)
 
 
 def journal() -> Journal | None:
@@ -43,10 +47,18 @@ def journal() -> Journal | None:
 
 
 def current_task() -> TaskJournal | None:
-    """The task of the calling thread, or ``None`` when nothing should be recorded here."""
+    """The task of the calling thread or coroutine; ``None`` when nothing is recorded here."""
     if _journal is None or local.depth:
         return None
-    task = local.task
+    task = task_var.get()
+    return task if task is not None else _journal.main
+
+
+def task_of_context() -> TaskJournal | None:
+    """The task of this context even inside an effect (for keys and child task paths)."""
+    if _journal is None:
+        return None
+    task = task_var.get()
     return task if task is not None else _journal.main
 
 
@@ -70,12 +82,13 @@ def perform(
     if _failure is not None:
         raise _failure
     fp = fingerprint(args, kwargs)
-    if task.replaying:
-        entry = task.take(skip_outputs=True)
-        if entry is not None:
-            if entry.name != name or entry.fingerprint != fp:
-                _diverged(entry, policy, name, args, kwargs, site_of(frame))
-            return replay(entry)
+    seq, entry = task.claim(skip_outputs=True)
+    if entry is not None:
+        if entry.name != name or entry.fingerprint != fp:
+            _diverged(entry, policy, name, args, kwargs, site_of(frame))
+        if entry.policy == "awaited":
+            return _replayed_awaitable(entry)
+        return replay(entry)
     started = time.time()
     local.depth += 1
     try:
@@ -83,15 +96,40 @@ def perform(
     except Exception as exc:
         local.depth -= 1
         outcome, payload = codec.encode_exception(exc)
-        _journal.record(task, policy, name, site_of(frame), fp, outcome, payload, started, commit)
+        _journal.record(
+            task, seq, policy, name, site_of(frame), fp, outcome, payload, started, commit
+        )
         raise
     except BaseException:
         local.depth -= 1
         raise
     local.depth -= 1
+    if policy == "effect" and inspect.isawaitable(result):
+        return _awaited(result, task, seq, name, site_of(frame), fp, started)
     outcome, payload = codec.encode_result(result)
-    _journal.record(task, policy, name, site_of(frame), fp, outcome, payload, started, commit)
+    _journal.record(task, seq, policy, name, site_of(frame), fp, outcome, payload, started, commit)
     return result
+
+
+async def _awaited(
+    awaitable: Any, task: TaskJournal, seq: int, name: str, site: str, fp: str, started: float
+) -> Any:
+    """An effect that returned an awaitable (``await client.get(url)``): what counts is the
+    awaited outcome, recorded at the seq the call claimed when it was made."""
+    journal = _journal
+    try:
+        result = await awaitable
+    except Exception as exc:
+        outcome, payload = codec.encode_exception(exc)
+        journal.record(task, seq, "awaited", name, site, fp, outcome, payload, started, True)
+        raise
+    outcome, payload = codec.encode_result(result)
+    journal.record(task, seq, "awaited", name, site, fp, outcome, payload, started, True)
+    return result
+
+
+async def _replayed_awaitable(entry: Entry) -> Any:
+    return replay(entry)
 
 
 def replay(entry: Entry) -> Any:

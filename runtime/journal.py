@@ -1,4 +1,4 @@
-"""The journal of a live run: replay cursors per task, and the commit discipline of DESIGN 5.
+"""The journal of a live run: replay positions per task, and the commit discipline of DESIGN 5.
 
 Recorded entries are served from memory (loaded in one query at start). New entries are encoded
 at once and queued; an effect commits the queue together with its own entry in one segment write
@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from . import segments
+from .errors import StoreError
 
 FLUSH_INTERVAL = 0.2
 
@@ -36,47 +37,67 @@ class Entry(NamedTuple):
 
 
 class TaskJournal:
-    """One task's recorded entries (latest attempt of each seq) and its replay position."""
+    """One task's recorded entries and its position in them.
 
-    __slots__ = ("name", "recorded", "cursor", "next_seq", "next_attempt", "output_to_skip")
+    Every recorded call claims the task's next ``seq`` when it is made, on replay and live alike;
+    the entry recorded at that seq (if any) is its outcome. A seq with no entry (a crash lost it,
+    or an awaited call had not finished) simply runs live and is recorded at that seq.
+    """
+
+    __slots__ = (
+        "name",
+        "recorded",
+        "last_recorded",
+        "seq",
+        "retry_attempts",
+        "output_to_skip",
+        "children",
+    )
 
     def __init__(self, name: str, recorded: list[Entry]) -> None:
         self.name = name
-        self.recorded = recorded
-        self.cursor = 0
-        self.next_seq = recorded[-1].seq + 1 if recorded else 0
-        self.next_attempt = 0
+        self.recorded = {entry.seq: entry for entry in recorded}
+        self.last_recorded = max(self.recorded, default=-1)
+        self.seq = 0
+        self.retry_attempts: dict[int, int] = {}  # seq -> attempt, for a retried failed effect
         self.output_to_skip: dict[str, int] = {}  # characters of a replayed output entry left
+        self.children: dict[str, int] = {}  # how many child tasks of each kind were started
 
     @property
     def replaying(self) -> bool:
-        return self.cursor < len(self.recorded)
+        return self.seq <= self.last_recorded
 
-    def take(self, skip_outputs: bool) -> Entry | None:
-        """The next recorded entry (``None`` at the frontier), skipping outputs if asked."""
-        recorded, cursor = self.recorded, self.cursor
+    def claim(self, skip_outputs: bool) -> tuple[int, Entry | None]:
+        """Take the next seq (past recorded outputs if asked) and the entry recorded there."""
+        seq, recorded = self.seq, self.recorded
+        entry = recorded.get(seq)
         if skip_outputs:
-            while cursor < len(recorded) and recorded[cursor].policy == "output":
-                cursor += 1
-        if cursor >= len(recorded):
-            self.cursor = cursor
-            return None
-        self.cursor = cursor + 1
-        return recorded[cursor]
+            while entry is not None and entry.policy == "output":
+                seq += 1
+                entry = recorded.get(seq)
+        self.seq = seq + 1
+        return seq, entry
 
     def peek(self) -> Entry | None:
-        return self.recorded[self.cursor] if self.cursor < len(self.recorded) else None
+        return self.recorded.get(self.seq)
+
+    def child(self, kind: str) -> str:
+        """The path of the next child task of ``kind`` (deterministic: numbered in start order)."""
+        number = self.children.get(kind, 0)
+        self.children[kind] = number + 1
+        return f"{self.name}/{kind}{number}"
 
     def retry_last_failed_effect(self) -> None:
         """Drop a final failed effect from replay so it runs again (fix-and-resume, DESIGN 6)."""
-        for index in range(len(self.recorded) - 1, -1, -1):
-            entry = self.recorded[index]
+        for seq in sorted(self.recorded, reverse=True):
+            entry = self.recorded[seq]
             if entry.policy == "output":
                 continue
             if entry.policy == "effect" and entry.outcome != "ok":
-                del self.recorded[index:]
-                self.next_seq = entry.seq
-                self.next_attempt = entry.attempt + 1
+                for later in [s for s in self.recorded if s >= seq]:
+                    del self.recorded[later]
+                self.last_recorded = max(self.recorded, default=-1)
+                self.retry_attempts[seq] = entry.attempt + 1
             return
 
 
@@ -94,12 +115,15 @@ class Journal:
             for name, entries in by_task.items()
         }
         self.main = self.task("main")
-        self.replayed_total = sum(len(t.recorded) for t in self.tasks.values())
+        self.replayed_total = len(rows)
         self.recorded_count = 0
         self._segment_path = segment_path
         self._sync = sync
         self._writer: segments.SegmentWriter | None = None
-        self._queue: deque[bytes] = deque()
+        self._queue: deque[tuple[int, bytes]] = deque()
+        self._enqueue_lock = threading.Lock()
+        self._enqueued = 0  # tickets handed out
+        self._written = 0  # every ticket up to this one is in the segment
         self._open_output: list | None = None  # a line being written, recorded when complete
         self._write_lock = threading.Lock()
         self._stopping = threading.Event()
@@ -120,6 +144,7 @@ class Journal:
     def record(
         self,
         task: TaskJournal,
+        seq: int,
         policy: str,
         name: str,
         site: str,
@@ -129,43 +154,40 @@ class Journal:
         started: float,
         commit: bool,
     ) -> None:
-        """Add a new entry at the task's frontier; ``commit`` writes it out before returning."""
+        """Record the outcome of the call that claimed ``seq``; ``commit`` writes it out (and
+        everything queued before it) before returning."""
         if self._open_output is not None:
             with self._write_lock:
                 self._close_output()
-        seq = task.next_seq
-        task.next_seq = seq + 1
-        attempt, task.next_attempt = task.next_attempt, 0
+        attempt = task.retry_attempts.pop(seq, 0) if task.retry_attempts else 0
         record = (
-            task.name,
-            seq,
-            attempt,
-            policy,
-            name,
-            site,
-            fingerprint,
-            outcome,
-            payload,
-            started,
+            task.name, seq, attempt, policy, name, site, fingerprint, outcome, payload, started,
             time.time(),
-        )
-        self._queue.append(segments.encode(record))
-        self.recorded_count += 1
+        )  # fmt: skip
+        ticket = self._enqueue(segments.encode(record))
         if commit:
-            self.commit()
+            self.commit(ticket)
         elif self._flusher is None:
             self._start_flusher()
+
+    def _enqueue(self, data: bytes) -> int:
+        with self._enqueue_lock:
+            self._enqueued += 1
+            self._queue.append((self._enqueued, data))
+            return self._enqueued
 
     def record_output(self, task: TaskJournal, stream: str, site: str, text: str) -> None:
         """Record written text; the writes of one line (``print``'s pieces) make one entry."""
         with self._write_lock:
             pending = self._open_output
-            if pending is not None and (pending[0] is not task or pending[1] != stream):
+            if pending is not None and (pending[0] is not task or pending[2] != stream):
                 self._close_output()
                 pending = None
             if pending is None:
-                pending = self._open_output = [task, stream, site, [], time.time()]
-            pending[3].append(text)
+                seq = task.seq
+                task.seq = seq + 1
+                pending = self._open_output = [task, seq, stream, site, [], time.time()]
+            pending[4].append(text)
             if text.endswith("\n"):
                 self._close_output()
         if self._flusher is None:
@@ -173,28 +195,41 @@ class Journal:
 
     def _close_output(self) -> None:
         """Queue the open output line as an entry (the caller holds the write lock)."""
-        task, stream, site, pieces, started = self._open_output
+        task, seq, stream, site, pieces, started = self._open_output
         self._open_output = None
-        seq = task.next_seq
-        task.next_seq = seq + 1
         text = "".join(pieces).encode("utf-8", "surrogatepass")
         record = (task.name, seq, 0, "output", stream, site, "", "ok", text, started, started)
-        self._queue.append(segments.encode(record))
-        self.recorded_count += 1
+        self._enqueue(segments.encode(record))
 
-    def commit(self) -> None:
-        """Write every queued entry with one system call (and fdatasync if configured)."""
+    def commit(self, ticket: int | None = None) -> None:
+        """Write every queued entry with one system call (and fdatasync if configured).
+
+        Group commit: a task whose entry (``ticket``) another task's write already carried
+        returns at once, so concurrent tasks share writes and syncs.
+        """
         with self._write_lock:
+            if ticket is not None and self._written >= ticket:
+                return
             if self._open_output is not None:
                 self._close_output()
-            queue, chunks = self._queue, []
+            queue, chunks, last = self._queue, [], self._written
             while queue:
-                chunks.append(queue.popleft())
+                last, data = queue.popleft()
+                chunks.append(data)
             if not chunks:
                 return
             if self._writer is None:
                 self._writer = segments.SegmentWriter(self._segment_path, self._sync)
-            self._writer.write(b"".join(chunks))
+            try:
+                self._writer.write(b"".join(chunks))
+            except OSError as exc:
+                raise StoreError(
+                    f"cannot write the journal ({self._segment_path}): {exc.strerror}. The call"
+                    " that just ran may run again when you resume. Free space or fix the store,"
+                    " then run the same command again."
+                ) from exc
+            self.recorded_count += len(chunks)
+            self._written = last
         if self._kill_at is not None and self.total_entries >= self._kill_at:
             os.kill(os.getpid(), signal.SIGKILL)
 

@@ -25,10 +25,11 @@ class OutputOnce:
         task = calls.current_task()
         if task is None:
             return self._stream.write(text)
-        if task.replaying or task.output_to_skip.get(self._name):
+        if task.replaying or task.output_to_skip.get(self._name, 0) > 0:
             if self._skip_replayed(task, len(text)):
                 return len(text)
-            return self._stream.write(text)  # new output amid replay: show it, nowhere to record
+            if task.peek() is not None:  # new output amid replay: show it, nowhere to record it
+                return self._stream.write(text)
         written = self._stream.write(text)
         calls.journal().record_output(task, self._name, calls.site_of(sys._getframe(1)), text)
         return written
@@ -40,7 +41,7 @@ class OutputOnce:
             entry = task.peek()
             if entry is None or entry.policy != "output" or entry.name != self._name:
                 return False
-            task.cursor += 1
+            task.seq += 1
             left = len(entry.payload.decode("utf-8", "surrogatepass"))
         task.output_to_skip[self._name] = left - length
         return True

@@ -24,24 +24,31 @@ def test_a_torn_record_at_the_end_is_ignored(tmp_path):
 
 def test_replay_skips_outputs_for_calls_and_continues_numbering():
     task = TaskJournal("main", [Entry(*_entry(0, "output")), Entry(*_entry(1))])
-    assert task.take(skip_outputs=True).seq == 1
-    assert task.take(skip_outputs=True) is None
-    assert task.next_seq == 2
+    assert task.claim(skip_outputs=True)[0] == 1
+    assert task.claim(skip_outputs=True) == (2, None)
+    assert not task.replaying
+
+
+def test_a_seq_the_crash_lost_runs_live_and_later_ones_still_replay():
+    task = TaskJournal("main", [Entry(*_entry(0)), Entry(*_entry(2))])
+    assert task.claim(skip_outputs=True)[1].seq == 0
+    assert task.claim(skip_outputs=True) == (1, None)
+    assert task.claim(skip_outputs=True)[1].seq == 2
 
 
 def test_a_final_failed_effect_is_retried_as_a_new_attempt():
     rows = [_entry(0), _entry(1, outcome="error"), _entry(2, "output")]
     task = TaskJournal("main", [Entry(*r) for r in rows])
     task.retry_last_failed_effect()
-    assert [e.seq for e in task.recorded] == [0]
-    assert (task.next_seq, task.next_attempt) == (1, 1)
+    assert list(task.recorded) == [0]
+    assert task.retry_attempts == {1: 1} and task.last_recorded == 0
 
 
 def test_latest_attempt_wins_and_outputs_of_one_line_make_one_entry(tmp_path):
     rows = [_entry(0), _entry(1, outcome="error"), _entry(1, name="m.g", attempt=1)]
     journal = Journal("r1", tmp_path / "s.seg", rows, sync=False)
-    assert [e.name for e in journal.main.recorded] == ["m.f", "m.g"]
-    journal.main.cursor = 2
+    assert [e.name for e in journal.main.recorded.values()] == ["m.f", "m.g"]
+    journal.main.seq = 2
     for piece in ("a", " ", "b", "\n"):
         journal.record_output(journal.main, "sys.stdout", "s.py:3", piece)
     journal.close()
