@@ -5,6 +5,7 @@ Each handler is ``handler(name, f)`` returning the callable the script's call si
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import time
@@ -66,6 +67,26 @@ def random_seed(name: str, seed: Callable[..., None]) -> Callable[..., None]:
 
     return reseed
 
+
+def handler_for(policy: str) -> Callable[[str, Any], Any]:
+    """The handler of a special policy (importing asyncio support only when it is used)."""
+    handler = HANDLERS.get(policy)
+    if handler is None:
+        module = importlib.import_module(f"durable_python.integrations.{ELSEWHERE[policy]}")
+        handler = HANDLERS[policy] = getattr(module, policy)
+    return handler
+
+
+ELSEWHERE = {
+    "thread_start": "threads",
+    "futures_as_completed": "threads",
+    "futures_wait": "threads",
+    "event_loop_policy": "async_tasks",
+    "async_sleep": "async_tasks",
+    "async_wait": "async_tasks",
+    "async_as_completed": "async_tasks",
+    "async_wait_for": "async_tasks",
+}
 
 HANDLERS: dict[str, Callable[[str, Any], Any]] = {
     "sleep": durable_sleep,

@@ -182,6 +182,17 @@ CALLABLES.update({name: EFFECT for name in _EFFECTS.split()})
 CALLABLES.update(
     {
         "time.sleep": "sleep",
+        "threading.Thread.start": "thread_start",
+        "concurrent.futures._base.as_completed": "futures_as_completed",
+        "concurrent.futures._base.wait": "futures_wait",
+        "asyncio.runners.run": "event_loop_policy",
+        "asyncio.runners.Runner": "event_loop_policy",
+        "asyncio.events.new_event_loop": "event_loop_policy",
+        "asyncio.events.get_event_loop": "event_loop_policy",
+        "asyncio.tasks.sleep": "async_sleep",
+        "asyncio.tasks.wait": "async_wait",
+        "asyncio.tasks.as_completed": "async_as_completed",
+        "asyncio.tasks.wait_for": "async_wait_for",
         "builtins.input": "input",
         "random.Random": "random_instance",
         "random.Random.seed": "random_seed",

@@ -26,6 +26,7 @@ class _ThreadLocal(threading.local):
 
 
 local = _ThreadLocal()
+_main_thread_id = threading.main_thread().ident
 # The task a thread or coroutine records under. A context variable, so that each asyncio task
 # (which runs in its own copy of the context) and each thread we start can have its own.
 task_var: ContextVar[TaskJournal | None] = ContextVar("durable_python_task", default=None)
@@ -47,11 +48,17 @@ def journal() -> Journal | None:
 
 
 def current_task() -> TaskJournal | None:
-    """The task of the calling thread or coroutine; ``None`` when nothing is recorded here."""
+    """The task of the calling thread or coroutine; ``None`` when nothing is recorded here.
+
+    Threads that durable-python did not start for the script (a library's background thread)
+    have no task: what they do is not recorded.
+    """
     if _journal is None or local.depth:
         return None
     task = task_var.get()
-    return task if task is not None else _journal.main
+    if task is not None:
+        return task
+    return _journal.main if threading.get_ident() == _main_thread_id else None
 
 
 def task_of_context() -> TaskJournal | None:
@@ -105,26 +112,61 @@ def perform(
         raise
     local.depth -= 1
     if policy == "effect" and inspect.isawaitable(result):
-        return _awaited(result, task, seq, name, site_of(frame), fp, started)
+        return _record_awaited(
+            result, task, seq, "awaited", name, site_of(frame), fp, started, True
+        )
     outcome, payload = codec.encode_result(result)
     _journal.record(task, seq, policy, name, site_of(frame), fp, outcome, payload, started, commit)
     return result
 
 
-async def _awaited(
-    awaitable: Any, task: TaskJournal, seq: int, name: str, site: str, fp: str, started: float
+async def perform_async(
+    policy: str,
+    name: str,
+    commit: bool,
+    frame: FrameType,
+    args: tuple,
+    kwargs: dict,
+    produce: Callable[[], Any],
 ) -> Any:
-    """An effect that returned an awaitable (``await client.get(url)``): what counts is the
-    awaited outcome, recorded at the seq the call claimed when it was made."""
+    """``perform`` for an outcome that has to be awaited: ``produce()`` returns an awaitable."""
+    task = current_task()
+    if task is None:
+        return await produce()
+    if _failure is not None:
+        raise _failure
+    fp = fingerprint(args, kwargs)
+    seq, entry = task.claim(skip_outputs=True)
+    if entry is not None:
+        if entry.name != name or entry.fingerprint != fp:
+            _diverged(entry, policy, name, args, kwargs, site_of(frame))
+        return replay(entry)
+    site, started = site_of(frame), time.time()
+    return await _record_awaited(produce(), task, seq, policy, name, site, fp, started, commit)
+
+
+async def _record_awaited(
+    awaitable: Any,
+    task: TaskJournal,
+    seq: int,
+    policy: str,
+    name: str,
+    site: str,
+    fp: str,
+    started: float,
+    commit: bool,
+) -> Any:
+    """Await, then record the outcome at the seq the call claimed when it was made (an effect
+    that returned an awaitable, ``await client.get(url)``, counts by what it awaits to)."""
     journal = _journal
     try:
         result = await awaitable
     except Exception as exc:
         outcome, payload = codec.encode_exception(exc)
-        journal.record(task, seq, "awaited", name, site, fp, outcome, payload, started, True)
+        journal.record(task, seq, policy, name, site, fp, outcome, payload, started, commit)
         raise
     outcome, payload = codec.encode_result(result)
-    journal.record(task, seq, "awaited", name, site, fp, outcome, payload, started, True)
+    journal.record(task, seq, policy, name, site, fp, outcome, payload, started, commit)
     return result
 
 

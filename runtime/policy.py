@@ -62,7 +62,7 @@ class Knowledge:
         name = f"{module}.{qualname}"
         if policy in (knowledge.VALUE, knowledge.EFFECT):
             return functools.partial(Recorded, policy, name, policy == knowledge.EFFECT)
-        return functools.partial(handlers.HANDLERS[policy], name)
+        return functools.partial(handlers.handler_for(policy), name)
 
 
 def qualified_name(f: Any) -> tuple[str, str] | None:

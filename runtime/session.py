@@ -17,6 +17,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from durable_python.integrations import threads
+
 from . import calls, config, environ, hot, runner, streams
 from .errors import DurablePythonError, StoreError, UsageError
 from .journal import Journal
@@ -192,6 +194,7 @@ def _execute(
     streams.install()
     environ.install()
     hot.install(Knowledge(settings.policies).decide)
+    threads.install()
     calls.attach(journal)
     status, exit_code, uncaught = "failed", 1, None
     try:

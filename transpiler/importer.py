@@ -20,7 +20,7 @@ class RewritingLoader(importlib.machinery.SourceFileLoader):
 
     def get_code(self, fullname: str) -> CodeType:
         path = self.get_filename(fullname)
-        return load_code(self.get_data(path), path)
+        return load_code(self.get_data(path), path, warn_again=False)
 
 
 def _excluded_roots() -> list[str]:
@@ -50,6 +50,8 @@ class ScriptTreeFinder(importlib.abc.MetaPathFinder):
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
     ) -> importlib.machinery.ModuleSpec | None:
+        if fullname.partition(".")[0] == "durable_python":
+            return None  # never our own code, even when the script lives beside its sources
         spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
         if spec is None or not isinstance(spec.loader, importlib.machinery.SourceFileLoader):
             return None

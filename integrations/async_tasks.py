@@ -1,0 +1,150 @@
+"""asyncio: every task created on a loop records under its own path ("main/async0/async2").
+
+Loops made by ``asyncio.run``, ``new_event_loop`` or ``Runner`` get a task factory that gives each
+new task a child path of the task creating it. ``asyncio.sleep`` is a durable timer; ``wait``,
+``as_completed`` and ``wait_for`` record which task completed first (or that a timeout won) and
+replay that. Known limits: queues with several consumers hand items to whichever consumer runs
+first, which replay does not reproduce (give each item its own task instead); ``asyncio.timeout()``
+blocks and custom event loop policies (uvloop) are not covered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import sys
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from durable_python import calls
+
+from .threads import child_task, paths
+
+
+def _task_factory(loop: asyncio.AbstractEventLoop, coro: Any, context: Any = None) -> asyncio.Task:
+    context = context if context is not None else contextvars.copy_context()
+    task = context.run(child_task, "async")
+    if task is not None:
+        context.run(calls.task_var.set, task)
+    created = asyncio.Task(coro, loop=loop, context=context)
+    if task is not None:
+        paths[created] = task.name
+    return created
+
+
+class _EventLoopPolicy(asyncio.DefaultEventLoopPolicy):
+    def new_event_loop(self) -> asyncio.AbstractEventLoop:
+        loop = super().new_event_loop()
+        loop.set_task_factory(_task_factory)
+        return loop
+
+
+def _install_policy() -> None:
+    if not isinstance(asyncio.get_event_loop_policy(), _EventLoopPolicy):
+        asyncio.set_event_loop_policy(_EventLoopPolicy())
+
+
+def event_loop_policy(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
+    """``asyncio.run``, ``new_event_loop``, ``Runner``: loops they make number their tasks."""
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        _install_policy()
+        return real(*args, **kwargs)
+
+    return call
+
+
+def async_sleep(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
+    """``asyncio.sleep`` as a durable timer, like ``time.sleep``."""
+
+    def sleep(delay: float, result: Any = None) -> Any:
+        if delay <= 0:
+            return real(delay, result)
+        frame = sys._getframe(1)
+        deadline = calls.perform(
+            "timer", name, True, frame, (delay,), {}, lambda: time.time() + delay
+        )
+        return real(max(0.0, min(deadline - time.time(), delay)), result)
+
+    return sleep
+
+
+def async_wait(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
+    async def wait_as_recorded(
+        fs: Iterable[Any], *, timeout: float | None = None, return_when: str = asyncio.ALL_COMPLETED
+    ):
+        tasks = [asyncio.ensure_future(f) for f in fs]
+        by_path = {paths.get(t): t for t in tasks}
+        if None in by_path:
+            return await real(tasks, timeout=timeout, return_when=return_when)
+
+        async def observe() -> list[str]:
+            done, _ = await real(tasks, timeout=timeout, return_when=return_when)
+            return sorted(paths[t] for t in done)
+
+        done = {
+            by_path[p]
+            for p in await calls.perform_async(
+                "value", name, False, sys._getframe(1), (), {}, observe
+            )
+        }
+        if done:
+            await real(done)
+        return done, set(tasks) - done
+
+    return wait_as_recorded
+
+
+def async_as_completed(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
+    def completed_in_recorded_order(fs: Iterable[Any], *, timeout: float | None = None):
+        tasks = [asyncio.ensure_future(f) for f in fs]
+        by_path = {paths.get(t): t for t in tasks}
+        if None in by_path:
+            yield from real(tasks, timeout=timeout)
+            return
+        frame = sys._getframe(1)
+        remaining = dict(by_path)
+
+        async def next_completed() -> Any:
+            async def observe() -> str:
+                done, _ = await asyncio.wait(
+                    remaining.values(), timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                )
+                if not done:
+                    raise TimeoutError
+                return min(paths[t] for t in done)
+
+            return await remaining.pop(
+                await calls.perform_async("value", name, False, frame, (), {}, observe)
+            )
+
+        for _ in range(len(tasks)):
+            yield next_completed()
+
+    return completed_in_recorded_order
+
+
+def async_wait_for(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
+    async def wait_for_as_recorded(aw: Any, timeout: float | None) -> Any:
+        task = asyncio.ensure_future(aw)
+        if timeout is None or task not in paths:
+            return await real(task, timeout)
+
+        async def observe() -> str:
+            done, _ = await asyncio.wait({task}, timeout=timeout)
+            return "done" if done else "timeout"
+
+        if (
+            await calls.perform_async("value", name, False, sys._getframe(1), (), {}, observe)
+            == "timeout"
+        ):
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+            raise TimeoutError
+        return await task
+
+    return wait_for_as_recorded

@@ -1,0 +1,123 @@
+"""Threads and thread pools: each concurrent task records under its own path.
+
+A task's path is its parent's path plus the kind and number of the child, numbered in the order
+the parent started them ("main/thread0", "main/pool0/17"), so replay does not depend on how
+threads interleaved. What the parent observes about ordering (which future completed first,
+``FIRST_COMPLETED``) is recorded as the path of the task concerned and replayed by waiting for
+that same task. ``async_tasks.py`` does the same for asyncio.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import sys
+import weakref
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from durable_python import calls
+from durable_python.journal import TaskJournal
+
+# The task path of each future or asyncio task we started (weak: they come and go by thousands).
+paths: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+_original_submit = concurrent.futures.ThreadPoolExecutor.submit
+
+
+def child_task(kind: str) -> TaskJournal | None:
+    """A new child task of the calling task, or ``None`` where nothing is recorded."""
+    parent = calls.current_task()
+    if parent is None:
+        return None
+    return calls.journal().task(parent.child(kind))
+
+
+def run_in_task(task: TaskJournal, fn: Callable[..., Any]) -> Callable[..., Any]:
+    def run(*args: Any, **kwargs: Any) -> Any:
+        token = calls.task_var.set(task)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            calls.task_var.reset(token)
+
+    return run
+
+
+def observed(name: str, frame: Any, observe: Callable[[], Any]) -> Any:
+    """Record (or replay) what the parent observed about its children's ordering."""
+    return calls.perform("value", name, False, frame, (), {}, observe)
+
+
+def thread_start(name: str, start: Callable[[], None]) -> Callable[[], None]:
+    """``Thread.start`` from the script: the thread's calls record under a child path."""
+
+    def start_in_task() -> None:
+        task = child_task("thread")
+        if task is not None:
+            thread = start.__self__  # type: ignore[attr-defined]
+            thread.run = run_in_task(task, thread.run)
+        start()
+
+    return start_in_task
+
+
+def _submit(
+    self: concurrent.futures.ThreadPoolExecutor, fn: Any, /, *args: Any, **kwargs: Any
+) -> concurrent.futures.Future:
+    """``ThreadPoolExecutor.submit`` (also behind ``map``): one child task per work item."""
+    parent = calls.current_task()
+    if parent is None:
+        return _original_submit(self, fn, *args, **kwargs)
+    pool = self.__dict__.get("_durable_pool")
+    if pool is None:
+        pool = self.__dict__["_durable_pool"] = [parent.child("pool"), 0]
+    path = f"{pool[0]}/{pool[1]}"
+    pool[1] += 1
+    future = _original_submit(self, run_in_task(calls.journal().task(path), fn), *args, **kwargs)
+    paths[future] = path
+    return future
+
+
+def futures_as_completed(
+    name: str, real: Callable[..., Iterator[Any]]
+) -> Callable[..., Iterator[Any]]:
+    def completed_in_recorded_order(fs: Iterable[Any], timeout: float | None = None):
+        futures = list(fs)
+        by_path = {paths.get(f): f for f in futures}
+        if None in by_path or calls.current_task() is None:
+            yield from real(futures, timeout)
+            return
+        frame = sys._getframe(1)
+        remaining = set(futures)
+        while remaining:
+            path = observed(name, frame, lambda: paths[next(real(remaining, timeout))])
+            future = by_path[path]
+            concurrent.futures.wait([future])
+            remaining.discard(future)
+            yield future
+
+    return completed_in_recorded_order
+
+
+def futures_wait(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
+    def wait_as_recorded(
+        fs: Iterable[Any], timeout: float | None = None, return_when: str = "ALL_COMPLETED"
+    ) -> concurrent.futures._base.DoneAndNotDoneFutures:
+        futures = list(fs)
+        by_path = {paths.get(f): f for f in futures}
+        if None in by_path or calls.current_task() is None:
+            return real(futures, timeout, return_when)
+
+        def observe() -> list[str]:
+            return sorted(paths[f] for f in real(futures, timeout, return_when).done)
+
+        donepaths = observed(name, sys._getframe(1), observe)
+        done = {by_path[p] for p in donepaths}
+        real(done)
+        return concurrent.futures._base.DoneAndNotDoneFutures(done, set(futures) - done)
+
+    return wait_as_recorded
+
+
+def install() -> None:
+    """Route every thread-pool submission (``submit`` and ``map``) through task paths."""
+    concurrent.futures.ThreadPoolExecutor.submit = _submit  # type: ignore[method-assign]
