@@ -250,4 +250,7 @@ class Journal:
     def _flush_periodically(self) -> None:
         while not self._stopping.wait(FLUSH_INTERVAL):
             if self._queue:
-                self.commit()
+                try:
+                    self.commit()
+                except StoreError:
+                    return  # the script's own next commit raises it where the user sees it

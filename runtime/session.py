@@ -234,8 +234,13 @@ def _stop(
             stream.flush()
         except (OSError, ValueError):
             pass
-    journal.close()
-    the_run.status, the_run.exit_code, the_run.error, the_run.pid = status, exit_code, error, None
-    store.write_meta(the_run)
-    os.close(lock_fd)
+    try:
+        journal.close()
+        the_run.status, the_run.exit_code, the_run.error = status, exit_code, error
+        the_run.pid = None
+        store.write_meta(the_run)
+    except StoreError as exc:
+        say(f"{exc}")  # the run stays unfinished: the same command resumes it
+    finally:
+        os.close(lock_fd)
     store.fold_in_background()
