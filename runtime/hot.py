@@ -1,9 +1,11 @@
 """The resolver every rewritten call site goes through: ``__dp__(f)(args)``.
 
-It returns ``f`` itself for code that runs inline (so the call happens in the user's own frame) and a
-recording wrapper otherwise. This is the hot path: every dynamic call of the script runs ``resolve``,
-so it does one dictionary lookup and leaves everything else to ``_resolve_slowly``, whose answers
-are cached by something long-lived (a function, its code, a type, a module-level builtin).
+It returns ``f`` itself for code that runs inline (so the call happens in the user's own frame) and
+a recording wrapper otherwise. Every dynamic call of the script runs it, so the common case is one
+dictionary lookup, in C (``_hot.c``) when that extension is built and in the Python below when not.
+Keys are chosen to be long-lived and few: a function's code object (a bound method counts as its
+function), a builtin, a class; a builtin method of an object whose type runs inline entirely
+(``lst.append``) is settled by that type. Anything else goes to ``decide_and_remember``.
 """
 
 from __future__ import annotations
@@ -16,64 +18,75 @@ from typing import Any
 Decision = Callable[[Any], Any] | None
 Decide = Callable[[Any], Decision]
 
-_MISSING = object()
-_by_callable: dict[Any, Decision] = {}  # module-level functions, builtins, classes
-_by_code: dict[Any, Decision] = {}  # closures and nested functions, by their code object
-_by_method: dict[tuple[type, str], Decision] = {}  # methods of builtin objects (``lst.append``)
-_lookup = _by_callable.get
+decisions: dict[Any, Decision] = {}
+inline_owner_types: dict[type, None] = {}
+_by_owner_method: dict[tuple[type, str], Decision] = {}
 _decide: Decide = lambda f: None  # noqa: E731 - replaced by ``install``
 
 
-def resolve(f: Any) -> Any:
-    """Return the callable to call in place of ``f``."""
-    try:
-        decision = _lookup(f, _MISSING)
-    except TypeError:  # an unhashable callable object
-        decision = _decide(f)
-    else:
-        if decision is _MISSING:
-            decision = _resolve_slowly(f)
-    if decision is None:
-        return f
-    return decision(f)
-
-
-def _resolve_slowly(f: Any) -> Decision:
+def decide_and_remember(f: Any) -> Decision:
+    """Decide ``f`` and cache the decision under the key the resolver will look up next time."""
     kind = type(f)
-    if kind is MethodType:
-        function = f.__func__
-        decision = _lookup(function, _MISSING)
-        if decision is _MISSING:
-            decision = _by_callable[function] = _decide(f)
-        return decision
-    if kind is FunctionType:
-        if f.__closure__ is None and "<locals>" not in f.__qualname__:
-            decision = _by_callable[f] = _decide(f)
+    key = f.__func__ if kind is MethodType else f
+    if type(key) is FunctionType:
+        key = key.__code__
+    elif kind is BuiltinFunctionType and f.__self__ is not None:
+        owner = f.__self__
+        if not isinstance(owner, ModuleType):
+            owner_type = type(owner)
+            method_key = (owner_type, f.__name__)
+            if method_key in _by_owner_method:
+                return _by_owner_method[method_key]
+            decision = _by_owner_method[method_key] = _decide(f)
+            if decision is None and owner_type.__module__ == "builtins":
+                inline_owner_types[owner_type] = None
             return decision
-        decision = _by_code.get(f.__code__, _MISSING)
-        if decision is _MISSING:
-            decision = _by_code[f.__code__] = _decide(f)
-        return decision
-    if (
-        kind is BuiltinFunctionType
-        and f.__self__ is not None
-        and not isinstance(f.__self__, ModuleType)
-    ):
-        key = (type(f.__self__), f.__name__)
-        decision = _by_method.get(key, _MISSING)
-        if decision is _MISSING:
-            decision = _by_method[key] = _decide(f)
-        return decision
     decision = _decide(f)
-    if kind is BuiltinFunctionType or isinstance(f, type):
-        _by_callable[f] = decision
+    if kind in (MethodType, FunctionType, BuiltinFunctionType) or isinstance(f, type):
+        decisions[key] = decision
     return decision
+
+
+def _resolve(f: Any) -> Any:
+    """Pure-Python twin of ``_hot.resolve``."""
+    kind = type(f)
+    key = f
+    if kind is MethodType:
+        key = f.__func__
+        kind = type(key)
+    if kind is FunctionType:
+        key = key.__code__
+    elif kind is BuiltinFunctionType:
+        owner = f.__self__
+        if owner is not None and not isinstance(owner, ModuleType):
+            if type(owner) in inline_owner_types:
+                return f
+            decision = decide_and_remember(f)
+            return f if decision is None else decision(f)
+    try:
+        decision = decisions.get(key, decide_and_remember)
+    except TypeError:  # an unhashable callable object
+        decision = decide_and_remember
+    if decision is decide_and_remember:
+        decision = decide_and_remember(f)
+    return f if decision is None else decision(f)
+
+
+try:
+    from durable_python._hot import configure as _configure
+    from durable_python._hot import resolve
+except ImportError:  # built without a C compiler: the same logic in Python, slower
+    resolve = _resolve
+
+    def _configure(*args: Any) -> None:
+        pass
 
 
 def install(decide: Decide) -> None:
     """Make ``decide`` the judge of callables and forget earlier decisions."""
     global _decide
     _decide = decide
-    _by_callable.clear()
-    _by_code.clear()
-    _by_method.clear()
+    decisions.clear()
+    inline_owner_types.clear()
+    _by_owner_method.clear()
+    _configure(decisions, inline_owner_types, decide_and_remember)

@@ -1,0 +1,191 @@
+/* The resolver in C: what every rewritten call site ``__dp__(f)(args)`` runs.
+ *
+ * Same logic as ``hot.py``'s pure-Python ``resolve`` (which is the fallback when this module is
+ * not built): look the callable's key up in the decisions dictionary; ``None`` means "run it
+ * inline", so ``f`` itself is returned and called from the user's frame; a missing key goes to
+ * the Python slow path, which decides and caches. A bound method counts as its function; a
+ * function's decision is kept on its code object (in the code's "extra" slot of PEP 523: hashing a
+ * code object costs more than the whole call), tagged with the generation of ``configure`` that
+ * made it; a builtin method of an object whose type runs inline entirely is settled by that type.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#if PY_VERSION_HEX >= 0x030C0000
+#define GET_CODE_EXTRA PyUnstable_Code_GetExtra
+#define SET_CODE_EXTRA PyUnstable_Code_SetExtra
+#define REQUEST_EXTRA_INDEX PyUnstable_Eval_RequestCodeExtraIndex
+#else
+#define GET_CODE_EXTRA _PyCode_GetExtra
+#define SET_CODE_EXTRA _PyCode_SetExtra
+#define REQUEST_EXTRA_INDEX _PyEval_RequestCodeExtraIndex
+#endif
+
+static PyObject *decisions = NULL;         /* key -> None or a wrapper factory */
+static PyObject *inline_owner_types = NULL; /* type -> None: every builtin method of it is inline */
+static PyObject *slow_path = NULL;         /* f -> decision, deciding and caching */
+static PyObject *apply_decision(PyObject *decision, PyObject *f);
+static PyObject *generation = NULL;        /* a new object at each configure: stale extras miss */
+static Py_ssize_t extra_index = -1;
+
+static void
+free_extra(void *extra)
+{
+    Py_XDECREF((PyObject *)extra);
+}
+
+/* The decision kept on a code object by this generation, borrowed, or NULL. */
+static PyObject *
+decision_of_code(PyObject *code)
+{
+    void *extra = NULL;
+    if (GET_CODE_EXTRA(code, extra_index, &extra) < 0) {
+        PyErr_Clear();
+        return NULL;
+    }
+    if (extra == NULL || PyTuple_GET_ITEM((PyObject *)extra, 0) != generation) {
+        return NULL;
+    }
+    return PyTuple_GET_ITEM((PyObject *)extra, 1);
+}
+
+static PyObject *
+resolve_function_slowly(PyObject *f, PyObject *code)
+{
+    PyObject *decision = PyObject_CallOneArg(slow_path, f);
+    if (decision == NULL) {
+        return NULL;
+    }
+    PyObject *pair = PyTuple_Pack(2, generation, decision);
+    if (pair != NULL) {
+        void *old = NULL;
+        if (GET_CODE_EXTRA(code, extra_index, &old) == 0 &&
+            SET_CODE_EXTRA(code, extra_index, pair) == 0) {
+            Py_XDECREF((PyObject *)old);
+        }
+        else {
+            PyErr_Clear();
+            Py_DECREF(pair);
+        }
+    }
+    else {
+        PyErr_Clear();
+    }
+    PyObject *result = apply_decision(decision, f);
+    Py_DECREF(decision);
+    return result;
+}
+
+static PyObject *
+apply_decision(PyObject *decision, PyObject *f)
+{
+    if (decision == Py_None) {
+        Py_INCREF(f);
+        return f;
+    }
+    return PyObject_CallOneArg(decision, f);
+}
+
+static PyObject *
+resolve_slowly(PyObject *f)
+{
+    PyObject *decision = PyObject_CallOneArg(slow_path, f);
+    if (decision == NULL) {
+        return NULL;
+    }
+    PyObject *result = apply_decision(decision, f);
+    Py_DECREF(decision);
+    return result;
+}
+
+static PyObject *
+resolve(PyObject *module, PyObject *f)
+{
+    PyObject *key = f;
+    PyTypeObject *kind = Py_TYPE(f);
+    if (decisions == NULL) {
+        Py_INCREF(f);
+        return f;
+    }
+    if (kind == &PyMethod_Type) {
+        key = PyMethod_GET_FUNCTION(f);
+        kind = Py_TYPE(key);
+    }
+    if (kind == &PyFunction_Type) {
+        PyObject *code = PyFunction_GET_CODE(key);
+        PyObject *decision = decision_of_code(code);
+        if (decision != NULL) {
+            return apply_decision(decision, f);
+        }
+        return resolve_function_slowly(f, code);
+    }
+    if (kind == &PyCFunction_Type) {
+        PyObject *owner = PyCFunction_GET_SELF(f);
+        if (owner != NULL && !PyModule_Check(owner)) {
+            PyObject *found = PyDict_GetItemWithError(inline_owner_types, (PyObject *)Py_TYPE(owner));
+            if (found != NULL) {
+                Py_INCREF(f);
+                return f;
+            }
+            if (PyErr_Occurred()) {
+                return NULL;
+            }
+            return resolve_slowly(f);
+        }
+    }
+    PyObject *decision = PyDict_GetItemWithError(decisions, key);
+    if (decision != NULL) {
+        return apply_decision(decision, f);
+    }
+    if (PyErr_Occurred()) {
+        if (!PyErr_ExceptionMatches(PyExc_TypeError)) {
+            return NULL;
+        }
+        PyErr_Clear(); /* an unhashable callable object: decided every time */
+    }
+    return resolve_slowly(f);
+}
+
+static PyObject *
+configure(PyObject *module, PyObject *args)
+{
+    PyObject *new_decisions, *new_owner_types, *new_slow_path;
+    if (!PyArg_ParseTuple(args, "O!O!O:configure", &PyDict_Type, &new_decisions, &PyDict_Type,
+                          &new_owner_types, &new_slow_path)) {
+        return NULL;
+    }
+    Py_INCREF(new_decisions);
+    Py_INCREF(new_owner_types);
+    Py_INCREF(new_slow_path);
+    Py_XSETREF(decisions, new_decisions);
+    Py_XSETREF(inline_owner_types, new_owner_types);
+    Py_XSETREF(slow_path, new_slow_path);
+    Py_XSETREF(generation, PyObject_CallNoArgs((PyObject *)&PyBaseObject_Type));
+    if (generation == NULL) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"resolve", resolve, METH_O, "Return the callable to call in place of f."},
+    {"configure", configure, METH_VARARGS,
+     "configure(decisions, inline_owner_types, slow_path): share hot.py's caches."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT, "_hot", "The resolver of rewritten call sites, in C.", -1, methods,
+};
+
+PyMODINIT_FUNC
+PyInit__hot(void)
+{
+    if (extra_index < 0) {
+        extra_index = REQUEST_EXTRA_INDEX(free_extra);
+        if (extra_index < 0) {
+            return NULL;
+        }
+    }
+    return PyModule_Create(&module_def);
+}
