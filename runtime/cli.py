@@ -37,6 +37,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def console_main() -> None:
+    if sys.argv[1:2] == ["run"] and "--help" not in sys.argv and "-h" not in sys.argv:
+        from .hashseed import ensure_seeded
+
+        ensure_seeded()  # re-exec before importing anything else: a new run starts faster
     try:
         code = main()
         sys.stdout.flush()
