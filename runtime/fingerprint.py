@@ -43,15 +43,24 @@ def _walk(value: Any, out: list[str], depth: int) -> None:
 
 def fingerprint(args: tuple, kwargs: dict) -> str:
     """A short hex digest of the arguments (see the module docstring for what counts)."""
-    if not args and not kwargs:
-        return ""
+    if not kwargs:
+        if not args:
+            return ""
+        for arg in args:  # the common case, plain scalars: their repr is already canonical
+            if type(arg) not in _SCALARS:
+                break
+        else:
+            return _digest(repr(args))
     out: list[str] = []
     _walk(args, out, 0)
     if kwargs:
         _walk(kwargs, out, 0)
-    return hashlib.blake2b(
-        "\x1f".join(out).encode("utf-8", "surrogatepass"), digest_size=8
-    ).hexdigest()
+    return _digest("\x1f".join(out))
+
+
+def _digest(text: str) -> str:
+    data = text.encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(data, digest_size=8).hexdigest()
 
 
 def describe(args: tuple, kwargs: dict, limit: int = 120) -> str:

@@ -1,7 +1,7 @@
 """The journal of a live run: replay positions per task, and the commit discipline of DESIGN 5.
 
-Recorded entries are served from memory (loaded in one query at start). New entries are encoded
-at once and queued; an effect commits the queue together with its own entry in one segment write
+Recorded entries are served from memory (loaded in one query at start). New entries are
+queued; an effect commits the queue together with its own entry in one segment write
 before the script goes on. Values and outputs only queue: a background flusher commits them within
 ``FLUSH_INTERVAL`` seconds, and everything left is committed when the run stops.
 """
@@ -54,9 +54,9 @@ class TaskJournal:
         "children",
     )
 
-    def __init__(self, name: str, recorded: list[Entry]) -> None:
+    def __init__(self, name: str, recorded: dict[int, Entry]) -> None:
         self.name = name
-        self.recorded = {entry.seq: entry for entry in recorded}
+        self.recorded = recorded
         self.last_recorded = max(self.recorded, default=-1)
         self.seq = 0
         self.retry_attempts: dict[int, int] = {}  # seq -> attempt, for a retried failed effect
@@ -107,12 +107,11 @@ class Journal:
     def __init__(self, run_id: str, segment_path: Path, rows: list[tuple], sync: bool) -> None:
         self.run_id = run_id
         by_task: dict[str, dict[int, Entry]] = {}
-        for row in rows:
-            entry = Entry(*row)
-            by_task.setdefault(entry.task, {})[entry.seq] = entry  # last attempt wins
+        make = Entry._make
+        for row in rows:  # in recording order, so a later attempt of a seq replaces an earlier
+            by_task.setdefault(row[0], {})[row[1]] = make(row)
         self.tasks = {
-            name: TaskJournal(name, [entries[seq] for seq in sorted(entries)])
-            for name, entries in by_task.items()
+            name: TaskJournal(name, entries) for name, entries in by_task.items()
         }
         self.main = self.task("main")
         self.replayed_total = len(rows)
@@ -120,7 +119,7 @@ class Journal:
         self._segment_path = segment_path
         self._sync = sync
         self._writer: segments.SegmentWriter | None = None
-        self._queue: deque[tuple[int, bytes]] = deque()
+        self._queue: deque[tuple[int, tuple]] = deque()
         self._enqueue_lock = threading.Lock()
         self._enqueued = 0  # tickets handed out
         self._written = 0  # every ticket up to this one is in the segment
@@ -134,7 +133,7 @@ class Journal:
     def task(self, name: str) -> TaskJournal:
         found = self.tasks.get(name)
         if found is None:
-            found = self.tasks[name] = TaskJournal(name, [])
+            found = self.tasks[name] = TaskJournal(name, {})
         return found
 
     @property
@@ -164,16 +163,16 @@ class Journal:
             task.name, seq, attempt, policy, name, site, fingerprint, outcome, payload, started,
             time.time(),
         )  # fmt: skip
-        ticket = self._enqueue(segments.encode(record))
+        ticket = self._enqueue(record)
         if commit:
             self.commit(ticket)
         elif self._flusher is None:
             self._start_flusher()
 
-    def _enqueue(self, data: bytes) -> int:
+    def _enqueue(self, record: tuple) -> int:
         with self._enqueue_lock:
             self._enqueued += 1
-            self._queue.append((self._enqueued, data))
+            self._queue.append((self._enqueued, record))
             return self._enqueued
 
     def record_output(self, task: TaskJournal, stream: str, site: str, text: str) -> None:
@@ -199,7 +198,7 @@ class Journal:
         self._open_output = None
         text = "".join(pieces).encode("utf-8", "surrogatepass")
         record = (task.name, seq, 0, "output", stream, site, "", "ok", text, started, started)
-        self._enqueue(segments.encode(record))
+        self._enqueue(record)
 
     def commit(self, ticket: int | None = None) -> None:
         """Write every queued entry with one system call (and fdatasync if configured).
@@ -212,23 +211,23 @@ class Journal:
                 return
             if self._open_output is not None:
                 self._close_output()
-            queue, chunks, last = self._queue, [], self._written
+            queue, records, last = self._queue, [], self._written
             while queue:
-                last, data = queue.popleft()
-                chunks.append(data)
-            if not chunks:
+                last, record = queue.popleft()
+                records.append(record)
+            if not records:
                 return
             if self._writer is None:
                 self._writer = segments.SegmentWriter(self._segment_path, self._sync)
             try:
-                self._writer.write(b"".join(chunks))
+                self._writer.write(segments.encode(records))
             except OSError as exc:
                 raise StoreError(
                     f"cannot write the journal ({self._segment_path}): {exc.strerror}. The call"
                     " that just ran may run again when you resume. Free space or fix the store,"
                     " then run the same command again."
                 ) from exc
-            self.recorded_count += len(chunks)
+            self.recorded_count += len(records)
             self._written = last
         if self._kill_at is not None and self.total_entries >= self._kill_at:
             os.kill(os.getpid(), signal.SIGKILL)

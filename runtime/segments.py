@@ -3,8 +3,10 @@
 DuckDB spends 0.6 ms of statement overhead on a single-row insert (FACTS.md), more than a whole
 effect may cost. So a live run commits each batch of entries with one ``write`` to its own segment
 file (optionally followed by ``fdatasync`` for power-loss durability), and the segments are folded
-into DuckDB in bulk when the run stops or is next opened. A record is framed as
-``length, crc32, pickle``; a torn record at the end of a segment (a crash mid-write) is ignored.
+into DuckDB in bulk when the run stops or is next opened. Each write is one frame,
+``length, crc32, pickle of the list of its records`` (pickling a batch at once is several times
+cheaper than record by record); a torn frame at the end of a segment (a crash mid-write) is
+ignored, and so are the records in it, none of which the script saw committed.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from pathlib import Path
 _FRAME = struct.Struct("<II")
 
 
-def encode(record: tuple) -> bytes:
-    body = pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
+def encode(records: list[tuple]) -> bytes:
+    """One frame holding ``records``."""
+    body = pickle.dumps(records, protocol=pickle.HIGHEST_PROTOCOL)
     return _FRAME.pack(len(body), zlib.crc32(body)) + body
 
 
@@ -47,7 +50,7 @@ class SegmentWriter:
 
 
 def read(path: Path) -> Iterator[tuple]:
-    """Yield the whole records of a segment, stopping at the first torn or damaged one."""
+    """Yield the records of a segment's whole frames, stopping at the first torn or damaged one."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -59,5 +62,5 @@ def read(path: Path) -> Iterator[tuple]:
         body = data[start : start + length]
         if len(body) < length or zlib.crc32(body) != crc:
             return
-        yield pickle.loads(body)
+        yield from pickle.loads(body)
         offset = start + length

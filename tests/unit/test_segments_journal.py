@@ -11,11 +11,12 @@ def _entry(seq, policy="effect", outcome="ok", name="m.f", attempt=0):
 def test_a_torn_record_at_the_end_is_ignored(tmp_path):
     path = tmp_path / "a.seg"
     writer = segments.SegmentWriter(path, sync=False)
-    writer.write(segments.encode(_entry(0)) + segments.encode(_entry(1)))
+    writer.write(segments.encode([_entry(0)]))
+    writer.write(segments.encode([_entry(1), _entry(2)]))
     writer.close()
     whole = path.read_bytes()
-    path.write_bytes(whole + segments.encode(_entry(2))[:-3])
-    assert [r[1] for r in segments.read(path)] == [0, 1]
+    path.write_bytes(whole + segments.encode([_entry(3)])[:-3])
+    assert [r[1] for r in segments.read(path)] == [0, 1, 2]
     damaged = bytearray(whole)
     damaged[-1] ^= 0xFF
     path.write_bytes(bytes(damaged))
@@ -23,14 +24,14 @@ def test_a_torn_record_at_the_end_is_ignored(tmp_path):
 
 
 def test_replay_skips_outputs_for_calls_and_continues_numbering():
-    task = TaskJournal("main", [Entry(*_entry(0, "output")), Entry(*_entry(1))])
+    task = TaskJournal("main", {0: Entry(*_entry(0, "output")), 1: Entry(*_entry(1))})
     assert task.claim(skip_outputs=True)[0] == 1
     assert task.claim(skip_outputs=True) == (2, None)
     assert not task.replaying
 
 
 def test_a_seq_the_crash_lost_runs_live_and_later_ones_still_replay():
-    task = TaskJournal("main", [Entry(*_entry(0)), Entry(*_entry(2))])
+    task = TaskJournal("main", {0: Entry(*_entry(0)), 2: Entry(*_entry(2))})
     assert task.claim(skip_outputs=True)[1].seq == 0
     assert task.claim(skip_outputs=True) == (1, None)
     assert task.claim(skip_outputs=True)[1].seq == 2
@@ -38,7 +39,7 @@ def test_a_seq_the_crash_lost_runs_live_and_later_ones_still_replay():
 
 def test_a_final_failed_effect_is_retried_as_a_new_attempt():
     rows = [_entry(0), _entry(1, outcome="error"), _entry(2, "output")]
-    task = TaskJournal("main", [Entry(*r) for r in rows])
+    task = TaskJournal("main", {r[1]: Entry(*r) for r in rows})
     task.retry_last_failed_effect()
     assert list(task.recorded) == [0]
     assert task.retry_attempts == {1: 1} and task.last_recorded == 0
