@@ -50,7 +50,7 @@ class TaskJournal:
         "last_recorded",
         "seq",
         "retry_attempts",
-        "output_to_skip",
+        "lines_replaying",
         "children",
     )
 
@@ -60,7 +60,7 @@ class TaskJournal:
         self.last_recorded = max(self.recorded, default=-1)
         self.seq = 0
         self.retry_attempts: dict[int, int] = {}  # seq -> attempt, for a retried failed effect
-        self.output_to_skip: dict[str, int] = {}  # characters of a replayed output entry left
+        self.lines_replaying: set[str] = set()  # streams amid a line whose entry was replayed
         self.children: dict[str, int] = {}  # how many child tasks of each kind were started
 
     @property

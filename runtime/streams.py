@@ -25,8 +25,8 @@ class OutputOnce:
         task = calls.current_task()
         if task is None:
             return self._stream.write(text)
-        if task.replaying or task.output_to_skip.get(self._name, 0) > 0:
-            if self._skip_replayed(task, len(text)):
+        if task.replaying or self._name in task.lines_replaying:
+            if self._skip_replayed(task, text):
                 return len(text)
             if task.peek() is not None:  # new output amid replay: show it, nowhere to record it
                 return self._stream.write(text)
@@ -34,16 +34,18 @@ class OutputOnce:
         calls.journal().record_output(task, self._name, calls.site_of(sys._getframe(1)), text)
         return written
 
-    def _skip_replayed(self, task: TaskJournal, length: int) -> bool:
-        """Consume ``length`` characters of recorded output; False if the journal has none."""
-        left = task.output_to_skip.get(self._name, 0)
-        if left <= 0:
+    def _skip_replayed(self, task: TaskJournal, text: str) -> bool:
+        """Skip a write that belongs to a recorded line: one entry per line, as recorded, whatever
+        the line's text is now (an edit that changes a message must not shift later output)."""
+        inside = task.lines_replaying
+        if self._name not in inside:
             entry = task.peek()
             if entry is None or entry.policy != "output" or entry.name != self._name:
                 return False
             task.seq += 1
-            left = len(entry.payload.decode("utf-8", "surrogatepass"))
-        task.output_to_skip[self._name] = left - length
+            inside.add(self._name)
+        if text.endswith("\n"):
+            inside.discard(self._name)
         return True
 
     def writelines(self, lines: Any) -> None:
