@@ -119,7 +119,7 @@ resolve(PyObject *module, PyObject *f)
         }
         return resolve_function_slowly(f, code);
     }
-    if (kind == &PyCFunction_Type) {
+    if (PyCFunction_Check(f)) {
         PyObject *owner = PyCFunction_GET_SELF(f);
         if (owner != NULL && !PyModule_Check(owner)) {
             PyObject *found = PyDict_GetItemWithError(inline_owner_types, (PyObject *)Py_TYPE(owner));

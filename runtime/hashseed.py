@@ -8,9 +8,7 @@ differs. What a re-exec hands over travels in ``DURABLE_PYTHON_HANDOFF``.
 
 from __future__ import annotations
 
-import json
 import os
-import secrets
 import sys
 
 HANDOFF = "DURABLE_PYTHON_HANDOFF"
@@ -18,6 +16,8 @@ HANDOFF = "DURABLE_PYTHON_HANDOFF"
 
 def reexec(seed: int, handoff: dict) -> None:
     """Replace this process by the same command with ``PYTHONHASHSEED=seed``."""
+    import json
+
     env = dict(os.environ, PYTHONHASHSEED=str(seed))
     env[HANDOFF] = json.dumps(handoff)
     sys.stdout.flush()
@@ -31,12 +31,14 @@ def ensure_seeded() -> None:
         return
     user_seed = os.environ.get("PYTHONHASHSEED")
     if user_seed is None or user_seed == "random":
-        reexec(secrets.randbelow(2**32 - 1) + 1, {"user_seed": user_seed})
+        reexec(int.from_bytes(os.urandom(4)) % (2**32 - 1) + 1, {"user_seed": user_seed})
 
 
 def take_handoff() -> dict:
     """What the re-exec handed over, with this process's ``seed``; the script's environment gets
     back the ``PYTHONHASHSEED`` the user had (or none)."""
+    import json
+
     ensure_seeded()
     handoff = os.environ.pop(HANDOFF, None)
     state = (

@@ -11,7 +11,15 @@ function), a builtin, a class; a builtin method of an object whose type runs inl
 from __future__ import annotations
 
 from collections.abc import Callable
-from types import BuiltinFunctionType, FunctionType, MethodType, ModuleType
+from types import (
+    BuiltinFunctionType,
+    ClassMethodDescriptorType,
+    FunctionType,
+    MethodDescriptorType,
+    MethodType,
+    ModuleType,
+    WrapperDescriptorType,
+)
 from typing import Any
 
 # A decision is ``None`` (run inline) or a factory that wraps the callable for recording.
@@ -22,6 +30,15 @@ decisions: dict[Any, Decision] = {}
 inline_owner_types: dict[type, None] = {}
 _by_owner_method: dict[tuple[type, str], Decision] = {}
 _decide: Decide = lambda f: None  # noqa: E731 - replaced by ``install``
+_all_methods_inline: Callable[[type], bool] = lambda t: t.__module__ == "builtins"  # noqa: E731
+# Long-lived callables cached by identity (a descriptor used as a value: ``key=str.lower``).
+_CACHED_BY_IDENTITY = (
+    MethodType,
+    FunctionType,
+    MethodDescriptorType,
+    WrapperDescriptorType,
+    ClassMethodDescriptorType,
+)
 
 
 def decide_and_remember(f: Any) -> Decision:
@@ -30,7 +47,7 @@ def decide_and_remember(f: Any) -> Decision:
     key = f.__func__ if kind is MethodType else f
     if type(key) is FunctionType:
         key = key.__code__
-    elif kind is BuiltinFunctionType and f.__self__ is not None:
+    elif isinstance(f, BuiltinFunctionType) and f.__self__ is not None:
         owner = f.__self__
         if not isinstance(owner, ModuleType):
             owner_type = type(owner)
@@ -38,11 +55,11 @@ def decide_and_remember(f: Any) -> Decision:
             if method_key in _by_owner_method:
                 return _by_owner_method[method_key]
             decision = _by_owner_method[method_key] = _decide(f)
-            if decision is None and owner_type.__module__ == "builtins":
+            if decision is None and _all_methods_inline(owner_type):
                 inline_owner_types[owner_type] = None
             return decision
     decision = _decide(f)
-    if kind in (MethodType, FunctionType, BuiltinFunctionType) or isinstance(f, type):
+    if kind in _CACHED_BY_IDENTITY or isinstance(f, (BuiltinFunctionType, type)):
         decisions[key] = decision
     return decision
 
@@ -56,7 +73,7 @@ def _resolve(f: Any) -> Any:
         kind = type(key)
     if kind is FunctionType:
         key = key.__code__
-    elif kind is BuiltinFunctionType:
+    elif isinstance(f, BuiltinFunctionType):
         owner = f.__self__
         if owner is not None and not isinstance(owner, ModuleType):
             if type(owner) in inline_owner_types:
@@ -82,10 +99,16 @@ except ImportError:  # built without a C compiler: the same logic in Python, slo
         pass
 
 
-def install(decide: Decide) -> None:
-    """Make ``decide`` the judge of callables and forget earlier decisions."""
-    global _decide
+def install(decide: Decide, all_methods_inline: Callable[[type], bool] | None = None) -> None:
+    """Make ``decide`` the judge of callables and forget earlier decisions.
+
+    ``all_methods_inline(t)`` says that every method of the C type ``t`` runs inline, so that
+    its builtin methods can be settled by type (``deque.append``, ``re.Pattern.match``).
+    """
+    global _decide, _all_methods_inline
     _decide = decide
+    if all_methods_inline is not None:
+        _all_methods_inline = all_methods_inline
     decisions.clear()
     inline_owner_types.clear()
     _by_owner_method.clear()
