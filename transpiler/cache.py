@@ -15,7 +15,26 @@ import tempfile
 from pathlib import Path
 from types import CodeType
 
-FORMAT = b"durable-python transpiler 1"
+FORMAT = b"durable-python transpiler 2"
+
+
+def _fingerprint() -> bytes:
+    """FORMAT and the transpiler's own source: any change to the rewrite invalidates the cache.
+
+    Computed at import, before the script runs (the import hook runs inside the script).
+    """
+    digest = hashlib.sha256(FORMAT)
+    directory = Path(__file__).parent
+    try:
+        for name in sorted(os.listdir(directory)):
+            if name.endswith(".py"):
+                digest.update((directory / name).read_bytes())
+    except OSError:
+        pass
+    return digest.digest()
+
+
+FINGERPRINT = _fingerprint()
 
 
 @functools.cache
@@ -33,29 +52,33 @@ def cache_dir() -> Path:
 
 
 def cache_key(source: bytes, filename: str) -> str:
-    digest = hashlib.sha256(FORMAT)
+    digest = hashlib.sha256(FINGERPRINT)
     digest.update(importlib.util.MAGIC_NUMBER)
     digest.update(filename.encode("utf-8", "surrogatepass") + b"\0")
     digest.update(source)
     return digest.hexdigest()
 
 
-def load(key: str) -> CodeType | None:
+def load(key: str) -> tuple[CodeType, bool] | None:
+    """The code stored under ``key`` and whether compiling it showed warnings, or ``None``."""
     try:
         data = (cache_dir() / key[:2] / key).read_bytes()
-        return marshal.loads(data)
+        code, warned = marshal.loads(data)
     except (OSError, ValueError, EOFError, TypeError):
         return None
+    if not isinstance(code, CodeType):
+        return None
+    return code, bool(warned)
 
 
-def store(key: str, code: CodeType) -> None:
+def store(key: str, code: CodeType, warned: bool = False) -> None:
     """Save ``code`` atomically; a cache that cannot be written is simply not used."""
     directory = cache_dir() / key[:2]
     try:
         directory.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
         with os.fdopen(fd, "wb") as f:
-            f.write(marshal.dumps(code))
+            f.write(marshal.dumps((code, warned)))
         os.replace(tmp, directory / key)
     except OSError as exc:
         if os.environ.get("DURABLE_PYTHON_DEBUG"):

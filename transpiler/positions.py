@@ -9,19 +9,25 @@ warnings then show exactly what plain ``python`` shows.
 from __future__ import annotations
 
 import ast
+import symtable
 from types import CodeType
 
-from .rewrite import Insertion, split_lines
+from .rewrite import RESOLVER, Insertion, split_lines
 
 
-def _byte_insertions(original: str, insertions: list[Insertion]) -> dict[int, list[tuple[int, int]]]:
+def _byte_insertions(
+    original: str, insertions: list[Insertion]
+) -> dict[int, list[tuple[int, int]]]:
     """Per line: (original UTF-8 column, inserted length) pairs, in insertion order."""
     lines = split_lines(original)
     per_line: dict[int, list[tuple[int, int]]] = {}
     for insertion in insertions:
         text = lines[insertion.line - 1]
         column = len(text[: insertion.column].encode("utf-8"))
-        per_line.setdefault(insertion.line, []).append((column, len(insertion.text)))
+        replaced = len(text[insertion.column : insertion.column + insertion.replaces].encode())
+        length = len(insertion.text.encode("utf-8")) - replaced
+        if length:
+            per_line.setdefault(insertion.line, []).append((column, length))
     return per_line
 
 
@@ -53,4 +59,52 @@ def compile_rewritten(
             end_line = node.end_lineno
             if end_line in per_line and node.end_col_offset is not None:
                 node.end_col_offset = _original_column(per_line[end_line], node.end_col_offset)
+    _locate_method_calls_like_python(tree, original, filename)
     return compile(tree, filename, "exec", dont_inherit=True)
+
+
+# CPython does not optimize a method call with this many arguments (compile.c).
+_STACK_USE_GUIDELINE = 30
+
+
+def _locate_method_calls_like_python(tree: ast.Module, original: str, filename: str) -> None:
+    """Give rewritten method calls that span lines the location Python gives them.
+
+    CPython compiles ``obj.name(args)`` as a method call and moves the call's start to the line
+    and column of ``name`` when that is on a later line than the call's start (``.name(`` in a
+    chain spread over lines is what a traceback underlines). ``__dp__(obj.name)(args)`` is a
+    plain call, so its location is moved here the same way, under the same conditions.
+    """
+    calls = []
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Call)
+            and isinstance(node.func.func, ast.Name)
+            and node.func.func.id == RESOLVER
+            and len(node.func.args) == 1
+            and isinstance(node.func.args[0], ast.Attribute)
+            and node.lineno != node.func.args[0].end_lineno
+            and not any(isinstance(a, ast.Starred) for a in node.args)
+            and not any(k.arg is None for k in node.keywords)
+            and len(node.args) + len(node.keywords) + bool(node.keywords) < _STACK_USE_GUIDELINE
+        ):
+            calls.append(node)
+    if not calls:
+        return
+    imported = {s.get_name() for s in _module_symbols(original, filename) if s.is_imported()}
+    for call in calls:
+        attribute = call.func.args[0]
+        if isinstance(attribute.value, ast.Name) and attribute.value.id in imported:
+            continue  # not compiled as a method call
+        length = len(attribute.attr)
+        if length > attribute.end_col_offset:
+            continue
+        call.lineno, call.col_offset = attribute.end_lineno, attribute.end_col_offset - length
+        call.end_lineno = max(call.lineno, call.end_lineno)
+        if call.lineno == call.end_lineno:
+            call.end_col_offset = max(call.col_offset, call.end_col_offset)
+
+
+def _module_symbols(source: str, filename: str) -> list[symtable.Symbol]:
+    return symtable.symtable(source, filename, "exec").get_symbols()
