@@ -36,12 +36,23 @@ def prepare_main(path: str, argv: list[str]) -> ModuleType:
     main.__cached__ = None
     main.__loader__ = importlib.machinery.SourceFileLoader("__main__", path)
     main.__builtins__ = builtins
+    main.__annotations__ = {}  # as ``python script.py`` has it
     sys.modules["__main__"] = main
     sys.argv[:] = argv
     script_dir = os.path.dirname(os.path.realpath(path))
     sys.path[0:1] = [script_dir]
     importer.install(script_dir)
+    _make_room_for_own_frames()
     return main
+
+
+def _make_room_for_own_frames() -> None:
+    """Raise the recursion limit by the frames durable-python itself has on the stack, so the
+    script gets as deep as under plain Python (and a RecursionError reads the same)."""
+    depth, frame = 0, sys._getframe()
+    while frame is not None:
+        depth, frame = depth + 1, frame.f_back
+    sys.setrecursionlimit(sys.getrecursionlimit() + depth)
 
 
 def without_own_frames(tb: TracebackType | None) -> TracebackType | None:
