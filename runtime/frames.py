@@ -1,0 +1,37 @@
+"""durable-python's own wrapper frames, hidden from ``warnings`` and ``logging`` stack levels.
+
+A recorded call runs the callable a few frames below the script's call site (the recording wrapper,
+``perform``, a lambda). A library that warns with ``stacklevel=2`` ("deprecated, called from here")
+or logs with ``stacklevel=2`` would point at those frames instead of the script's line. Both
+``warnings`` and ``logging`` skip frames of the import machinery (a code filename containing
+``importlib`` and ``_bootstrap``) when they count stack levels, so the wrappers' code objects are
+given such a filename. It keeps the real path as its prefix, so tracebacks still recognise the
+frames as durable-python's own and take them out (runner.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import CodeType
+from typing import Any
+
+MARK = " (hidden from stacklevel, like importlib._bootstrap)"
+
+
+def _hidden(code: CodeType) -> CodeType:
+    consts = tuple(_hidden(c) if isinstance(c, CodeType) else c for c in code.co_consts)
+    filename = code.co_filename if code.co_filename.endswith(MARK) else code.co_filename + MARK
+    return code.replace(co_filename=filename, co_consts=consts)
+
+
+def hide(*functions: Callable[..., Any]) -> None:
+    """Hide ``functions`` (and the functions and lambdas defined inside them) from stack levels."""
+    for function in functions:
+        function.__code__ = _hidden(function.__code__)
+
+
+def outside(frame: Any) -> Any:
+    """``frame`` or the nearest caller of it that is not a hidden durable-python frame."""
+    while frame.f_back is not None and frame.f_code.co_filename.endswith(MARK):
+        frame = frame.f_back
+    return frame
