@@ -1,0 +1,131 @@
+"""``durable-python fork RUN --at SEQ``: a new run that replays RUN's first entries, then goes live."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shlex
+import sys
+
+from durable_python.errors import UsageError
+
+from . import add_store_option, store_from
+
+PARSER = {
+    "help": "start a new run that replays the first SEQ entries of RUN, then goes on live",
+    "description": (
+        "Copy the first SEQ journal entries of RUN (as numbered by `durable-python show RUN`)"
+        " into a new run with the same script, arguments, working directory and seeds, and run"
+        " it: those entries replay, everything after them runs live again. Use it to redo"
+        " work after fixing a bug or after an external service gave a bad answer. The script"
+        " as it is now must replay those entries (check with `durable-python replay`).\n\n"
+        "--at SEQ cuts the main task; --at TASK/SEQ cuts another task. Entries of other tasks"
+        " are kept if they ended before the cut."
+    ),
+    "epilog": "example: durable-python fork 3f2a --at 12",
+}
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_id", metavar="RUN", help="a run id or a unique prefix of one")
+    add_store_option(parser)
+    parser.add_argument(
+        "--at", required=True, metavar="SEQ", help="keep the entries before SEQ (main/SEQ)"
+    )
+    parser.add_argument(
+        "--no-run", action="store_true", help="only create the new run; print how to run it"
+    )
+
+
+def _cut(at: str) -> tuple[str, int]:
+    task, _, seq = at.rpartition("/")
+    try:
+        number = int(seq)
+    except ValueError:
+        number = -1
+    if number < 0:
+        raise UsageError(f"--at wants a journal position like 12 or main/12, not {at!r}")
+    return task or "main", number
+
+
+def execute(args: argparse.Namespace) -> int:
+    from durable_python import segments
+    from durable_python.journal import Entry
+    from durable_python.session import say
+    from durable_python.store import Run
+
+    store = store_from(args)
+    source = store.require_run(args.run_id)
+    task, seq = _cut(args.at)
+    entries = [Entry(*row) for row in store.load_entries(source)]
+    in_task = [e for e in entries if e.task == task]
+    if not in_task and seq > 0:
+        tasks = sorted({e.task for e in entries}) or ["main"]
+        raise UsageError(f"run {source.run_id} has no task {task!r}; its tasks: {', '.join(tasks)}")
+    end = max((e.seq for e in in_task), default=-1) + 1
+    if seq > end:
+        raise UsageError(
+            f"run {source.run_id} has {end} entries in {task} (main/0 to main/{end - 1}); --at"
+            f" takes 0 to {end}. See them with: durable-python show {source.run_id}"
+        )
+    kept_in_task = [e for e in in_task if e.seq < seq]
+    if kept_in_task:
+        cut_time = max(e.ended for e in kept_in_task)
+    else:
+        at_cut = [e.started for e in in_task if e.seq >= seq]
+        cut_time = min(at_cut) if task != "main" and at_cut else float("-inf")
+    kept = [
+        e
+        for e in entries
+        if (e.task == task and e.seq < seq) or (e.task != task and e.ended <= cut_time)
+    ]
+    fork = Run(
+        run_id=secrets.token_hex(6),
+        script=source.script,
+        source_hash=source.source_hash,
+        argv=list(source.argv),
+        cwd=source.cwd,
+        hash_seed=source.hash_seed,
+        random_seed=source.random_seed,
+        status="running",  # unfinished, with no process: the next start resumes it
+    )
+    store.ensure()
+    lock_fd = store.claim(fork.run_id)  # so that no fold moves it half made
+    try:
+        store.write_meta(fork)
+        if kept:
+            writer = segments.SegmentWriter(store.new_segment_path(fork.run_id), sync=True)
+            try:
+                writer.write(segments.encode([tuple(e) for e in kept]))
+            finally:
+                writer.close()
+    finally:
+        if lock_fd is not None:
+            os.close(lock_fd)
+    cwd = source.cwd if os.path.isdir(source.cwd) else os.getcwd()
+    command = [
+        sys.executable,
+        "-m",
+        "durable_python",
+        "run",
+        "--store",
+        str(store.root),
+        "--run-id",
+        fork.run_id,
+        source.argv[0] if os.path.isfile(os.path.join(cwd, source.argv[0])) else source.script,
+        *source.argv[1:],
+    ]
+    say(
+        f"forked run {source.run_id} at {task}/{seq} as run {fork.run_id}"
+        f" ({len(kept)} of {len(entries)} entries kept)"
+    )
+    if args.no_run:
+        shown = ["durable-python", *command[3:]]
+        say(f"run it with: cd {shlex.quote(cwd)} && {shlex.join(shown)}")
+        return 0
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.chdir(cwd)
+    os.execv(sys.executable, command)
+    return 0  # not reached
