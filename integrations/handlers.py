@@ -8,10 +8,10 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-import time
 from collections.abc import Callable
 from typing import Any
 
+from durable_python import events, frames
 from durable_python.calls import perform
 
 
@@ -24,11 +24,10 @@ def durable_sleep(name: str, f: Callable[[float], None]) -> Callable[..., None]:
         if seconds < 0:
             raise ValueError("sleep length must be non-negative")
         deadline = perform(
-            "timer", name, True, frame, (seconds,), {}, lambda: time.time() + seconds
+            "timer", name, True, frame, (seconds,), {}, lambda: events.clock() + seconds
         )
-        remaining = deadline - time.time()
-        if remaining > 0:
-            f(min(remaining, seconds))
+        # Sleeps what is left; may suspend the run (--suspend) or raise Cancelled.
+        events.sleep_until(deadline, seconds, name, frame, f)
 
     return sleep
 
@@ -68,6 +67,24 @@ def random_seed(name: str, seed: Callable[..., None]) -> Callable[..., None]:
     return reseed
 
 
+def resource(name: str, f: Callable[..., Any]) -> Callable[..., Any]:
+    """A constructor of a live handle (``requests.Session``, ``httpx.Client``, a declared
+    resource): called again on replay, what it does inside (reading proxy settings from the
+    environment, say) is not recorded; its methods are judged on their own."""
+    from durable_python import calls
+
+    def construct(*args: Any, **kwargs: Any) -> Any:
+        if calls.current_task() is None:
+            return f(*args, **kwargs)
+        calls.local.depth += 1
+        try:
+            return f(*args, **kwargs)
+        finally:
+            calls.local.depth -= 1
+
+    return construct
+
+
 def handler_for(policy: str) -> Callable[[str, Any], Any]:
     """The handler of a special policy (importing asyncio support only when it is used)."""
     handler = HANDLERS.get(policy)
@@ -86,6 +103,20 @@ ELSEWHERE = {
     "async_wait": "async_tasks",
     "async_as_completed": "async_tasks",
     "async_wait_for": "async_tasks",
+    "open_file": "files",
+    "path_open": "files",
+    "codecs_open": "files",
+    "logging_files": "files",
+    "listing": "files",
+    "scandir": "files",
+    "walk": "files",
+    "popen": "subprocesses",
+    "subprocess_call": "subprocesses",
+    "http_request": "http",
+    "http_stream": "http",
+    "urlopen": "http",
+    "sqlite_connect": "databases",
+    "os_popen": "subprocesses",
 }
 
 HANDLERS: dict[str, Callable[[str, Any], Any]] = {
@@ -93,4 +124,8 @@ HANDLERS: dict[str, Callable[[str, Any], Any]] = {
     "input": durable_input,
     "random_instance": random_instance,
     "random_seed": random_seed,
+    "resource": resource,
 }
+
+
+frames.hide(durable_sleep, durable_input, random_instance, random_seed, resource)

@@ -165,7 +165,6 @@ _VALUES = """
     pathlib.Path.exists pathlib.Path.is_file pathlib.Path.is_dir pathlib.Path.is_symlink
     pathlib.Path.stat pathlib.Path.lstat pathlib.Path.cwd pathlib.Path.home
     pathlib.Path.resolve pathlib.Path.absolute pathlib.Path.expanduser pathlib.Path.samefile
-    pathlib.Path.iterdir pathlib.Path.glob pathlib.Path.rglob
     random.SystemRandom.random random.SystemRandom.getrandbits random.SystemRandom.randbytes
     socket.gethostname platform.node platform.uname
 """
@@ -174,7 +173,6 @@ _EFFECTS = """
     pathlib.Path.mkdir pathlib.Path.rmdir pathlib.Path.unlink pathlib.Path.rename
     pathlib.Path.replace pathlib.Path.touch pathlib.Path.chmod pathlib.Path.symlink_to
     pathlib.Path.hardlink_to pathlib.Path.write_text pathlib.Path.write_bytes
-    pathlib.Path.read_text pathlib.Path.read_bytes
 """
 
 CALLABLES: dict[str, str] = {name: VALUE for name in _VALUES.split()}
@@ -205,9 +203,6 @@ CALLABLES.update(
         "os.get_exec_path": INLINE,
         "os.strerror": INLINE,
         "os.cpu_count": VALUE,
-        "os.walk": INLINE,  # its listdir/scandir calls are judged one by one
-        "os.fwalk": INLINE,
-        "os.scandir": INLINE,  # an iterator of DirEntry, whose reads are values
         "os.DirEntry.is_dir": VALUE,
         "os.DirEntry.is_file": VALUE,
         "os.DirEntry.stat": VALUE,
@@ -226,6 +221,82 @@ CALLABLES.update(
         "requests.adapters.HTTPAdapter": INLINE,
         "httpx._client.Client": INLINE,
         "httpx._client.AsyncClient": INLINE,
-        "sqlite3.connect": INLINE,
+    }
+)
+
+# ----- Integrations: files, subprocesses, HTTP clients, databases (files.py, subprocesses.py,
+# http.py, databases.py). Each special policy is a handler of that name in its module.
+INTEGRATIONS: dict[str, str] = {
+    # files: durable file objects; reads are values, writes replay by position (files.py)
+    "io.open": "open_file",
+    "pathlib.Path.open": "path_open",
+    "codecs.open": "codecs_open",
+    "logging.basicConfig": "logging_files",
+    "logging.FileHandler": "logging_files",
+    "logging.handlers.WatchedFileHandler": "logging_files",
+    "logging.handlers.RotatingFileHandler": "logging_files",
+    "logging.handlers.TimedRotatingFileHandler": "logging_files",
+    "logging.config.dictConfig": "logging_files",
+    "logging.config.fileConfig": "logging_files",
+    "pathlib.Path.read_text": VALUE,
+    "pathlib.Path.read_bytes": VALUE,
+    "pathlib.Path.iterdir": "listing",
+    "pathlib.Path.glob": "listing",
+    "pathlib.Path.rglob": "listing",
+    "glob.iglob": "listing",
+    "os.scandir": "scandir",
+    "os.walk": "walk",
+    "os.fwalk": INLINE,  # yields directory descriptors, which cannot be replayed: live
+    "shutil.copyfileobj": INLINE,  # between file objects, which replay on their own
+    # subprocesses: run/check_output/... are effects (module default); Popen is a stand-in
+    "subprocess.run": "subprocess_call",
+    "subprocess.call": "subprocess_call",
+    "subprocess.check_call": "subprocess_call",
+    "subprocess.check_output": "subprocess_call",
+    "subprocess.Popen": "popen",
+    "os.popen": "os_popen",
+    # HTTP: each request one effect; sessions and clients are resources (http.py)
+    "urllib.request.urlopen": "urlopen",
+    "urllib.request.OpenerDirector.open": "urlopen",
+    "urllib.request.Request": INLINE,
+    "urllib.request.build_opener": INLINE,
+    "urllib.request.install_opener": INLINE,
+    "urllib.request.ProxyHandler": INLINE,
+    "urllib.request.HTTPBasicAuthHandler": INLINE,
+    "urllib.request.HTTPPasswordMgrWithDefaultRealm": INLINE,
+    "urllib.request.HTTPCookieProcessor": INLINE,
+    "requests.sessions.Session.mount": INLINE,
+    "requests.sessions.Session.get_adapter": INLINE,
+    "requests.sessions.Session.prepare_request": INLINE,
+    "requests.sessions.Session.merge_environment_settings": INLINE,
+    "requests.sessions.Session.close": INLINE,
+    "httpx._client.Client.build_request": INLINE,
+    "httpx._client.Client.close": INLINE,
+    "httpx._client.AsyncClient.build_request": INLINE,
+    "httpx._client.AsyncClient.aclose": INLINE,
+    "httpx.stream": "http_stream",
+    "httpx._client.Client.stream": "http_stream",
+    "httpx._client.AsyncClient.stream": "http_stream",
+    # databases: connections are resources, statements effects with recorded rows (databases.py)
+    "sqlite3.connect": "sqlite_connect",
+}
+for _method in "request get options head post put patch delete".split():
+    INTEGRATIONS[f"requests.api.{_method}"] = "http_request"
+    INTEGRATIONS[f"requests.sessions.Session.{_method}"] = "http_request"
+    INTEGRATIONS[f"httpx.{_method}"] = "http_request"
+    INTEGRATIONS[f"httpx._client.Client.{_method}"] = "http_request"
+    INTEGRATIONS[f"httpx._client.AsyncClient.{_method}"] = "http_request"
+for _owner in ("requests.sessions.Session", "httpx._client.Client", "httpx._client.AsyncClient"):
+    INTEGRATIONS[f"{_owner}.send"] = "http_request"
+CALLABLES.update(INTEGRATIONS)
+# httpx names its public classes and functions ``httpx.X``: its models, clients (resources),
+# transports and auth run inline; the request functions above and the clients' methods
+# (``httpx._client``, not listed: effects) are recorded.
+MODULES["httpx"] = INLINE
+CALLABLES.update(
+    {
+        "requests.sessions.Session": "resource",
+        "httpx.Client": "resource",
+        "httpx.AsyncClient": "resource",
     }
 )

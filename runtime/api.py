@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from . import calls
+from . import calls, frames, retries
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -24,7 +24,13 @@ def activity(function: F) -> F:
     @functools.wraps(function)
     def run_as_effect(*args: Any, **kwargs: Any) -> Any:
         return calls.perform(
-            "effect", name, True, sys._getframe(1), args, kwargs, lambda: function(*args, **kwargs)
+            "effect",
+            name,
+            True,
+            frames.outside(sys._getframe(1)),
+            args,
+            kwargs,
+            lambda: function(*args, **kwargs),
         )
 
     return run_as_effect  # type: ignore[return-value]
@@ -39,6 +45,42 @@ def idempotency_key() -> str:
     task = calls.task_of_context()
     if task is None:
         raise RuntimeError("durable_python.idempotency_key() needs a run: use durable-python run")
+    if calls.local.depth:
+        first_attempt = retries.attempt_key.get()  # a retried effect keeps its first key
+        if first_attempt is not None:
+            return first_attempt
     # Inside an effect its own seq is the last one claimed; outside, the next call's is next.
     seq = task.seq - 1 if calls.local.depth else task.seq
     return f"{calls.journal().run_id}:{task.name}:{seq}"
+
+
+def run_id() -> str:
+    """The id of the run executing the script (the same on replay), e.g. for a message that
+    says how to reach it: ``durable-python send RUN approval '{...}'``."""
+    journal = calls.journal()
+    if journal is None:
+        raise RuntimeError("durable_python.run_id() needs a run: use durable-python run")
+    return journal.run_id
+
+
+def pure(*targets: Any) -> Any:
+    """Declare callables (or dotted names of modules and callables) pure: they run inline, also on
+    replay. Returns its argument when given one callable, so it also works as a decorator or as
+    ``parse = durable_python.pure(somelib.parse)``. Same as ``pure = [...]`` in pyproject.toml."""
+    from .policy import declare
+
+    declare(targets, "inline")
+    return targets[0] if len(targets) == 1 else None
+
+
+def resource(*targets: Any) -> Any:
+    """Declare constructors of live handles (a client class, a connect function) resources: they
+    are called again on replay, and their methods are judged on their own (an unknown one is an
+    effect). Returns its argument when given one. Same as ``resources = [...]`` in pyproject.toml."""
+    from .policy import declare
+
+    declare(targets, "resource")
+    return targets[0] if len(targets) == 1 else None
+
+
+frames.hide(activity)

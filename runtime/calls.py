@@ -15,8 +15,8 @@ from contextvars import ContextVar
 from types import FrameType
 from typing import Any
 
-from . import codec
-from .errors import NondeterminismError
+from . import argdiff, codec, frames
+from .errors import Cancelled, NondeterminismError
 from .fingerprint import describe, fingerprint
 from .journal import Entry, Journal, TaskJournal
 
@@ -27,11 +27,19 @@ class _ThreadLocal(threading.local):
 
 local = _ThreadLocal()
 _main_thread_id = threading.main_thread().ident
+_PLAIN = frozenset({str, bytes, int, float, bool, type(None), dict, list, tuple, set})
 # The task a thread or coroutine records under. A context variable, so that each asyncio task
 # (which runs in its own copy of the context) and each thread we start can have its own.
 task_var: ContextVar[TaskJournal | None] = ContextVar("durable_python_task", default=None)
 _journal: Journal | None = None
 _failure: BaseException | None = None  # once the run diverged, every recorded call re-raises
+# ``durable-python replay`` (replay_check.py): called, and raises, where a call would run live.
+stop_at_frontier: Callable[[TaskJournal, int, str, str, str], None] | None = None
+# Set by ``durable-python cancel`` (events.py): the next live recorded call raises Cancelled.
+cancel_requested = False
+on_cancel_delivered: Callable[[], None] | None = None  # removes the run's cancel marker
+# Set by retries.py once a retry policy exists: the policy (if any) of an effect by its name.
+retry_policy_for: Callable[[str], Any] | None = None
 
 
 def attach(journal: Journal | None) -> None:
@@ -88,14 +96,25 @@ def perform(
         return call()
     if _failure is not None:
         raise _failure
+    if policy == "effect" and retry_policy_for is not None:
+        retrying = retry_policy_for(name)
+        if retrying is not None:  # retries.py: attempts and durable waits, each recorded
+            return retrying.perform(task, name, commit, frame, args, kwargs, call)
     fp = fingerprint(args, kwargs)
     seq, entry = task.claim(skip_outputs=True)
     if entry is not None:
-        if entry.name != name or entry.fingerprint != fp:
+        if entry.name != name or not argdiff.same(entry.fingerprint, fp):
             _diverged(entry, policy, name, args, kwargs, site_of(frame))
         if entry.policy == "awaited":
             return _replayed_awaitable(entry)
+        if entry.policy == "cancel":
+            cancel_delivered()
         return replay(entry)
+    if stop_at_frontier is not None:
+        stop_at_frontier(task, seq, policy, name, site_of(frame))
+    fp = argdiff.with_renderings(fp, args, kwargs)  # recorded with short renderings, for diffs
+    if cancel_requested and not task.replaying:  # at the frontier, never amid a replay
+        _deliver_cancel(task, seq, name, frame, fp)
     started = time.time()
     local.depth += 1
     try:
@@ -111,7 +130,7 @@ def perform(
         local.depth -= 1
         raise
     local.depth -= 1
-    if policy == "effect" and inspect.isawaitable(result):
+    if policy == "effect" and type(result) not in _PLAIN and inspect.isawaitable(result):
         return _record_awaited(
             result, task, seq, "awaited", name, site_of(frame), fp, started, True
         )
@@ -138,9 +157,12 @@ async def perform_async(
     fp = fingerprint(args, kwargs)
     seq, entry = task.claim(skip_outputs=True)
     if entry is not None:
-        if entry.name != name or entry.fingerprint != fp:
+        if entry.name != name or not argdiff.same(entry.fingerprint, fp):
             _diverged(entry, policy, name, args, kwargs, site_of(frame))
         return replay(entry)
+    if stop_at_frontier is not None:
+        stop_at_frontier(task, seq, policy, name, site_of(frame))
+    fp = argdiff.with_renderings(fp, args, kwargs)
     site, started = site_of(frame), time.time()
     return await _record_awaited(produce(), task, seq, policy, name, site, fp, started, commit)
 
@@ -174,6 +196,47 @@ async def _replayed_awaitable(entry: Entry) -> Any:
     return replay(entry)
 
 
+def cancel_point(name: str, frame: FrameType, args: tuple = ()) -> None:
+    """Raise Cancelled here if the run was cancelled: recorded live, raised again on replay.
+
+    For handlers that block outside ``perform`` (a durable sleep): called before and after.
+    """
+    task = current_task()
+    if task is None or _failure is not None:
+        return
+    if task.replaying:
+        seq, recorded = task.seq, task.recorded
+        entry = recorded.get(seq)
+        while entry is not None and entry.policy == "output":
+            seq += 1
+            entry = recorded.get(seq)
+        if entry is not None and entry.policy == "cancel":
+            task.seq = seq + 1
+            cancel_delivered()
+            replay(entry)
+        return
+    if cancel_requested:
+        seq, _ = task.claim(skip_outputs=True)
+        _deliver_cancel(task, seq, name, frame, fingerprint(args, {}))
+
+
+def _deliver_cancel(task: TaskJournal, seq: int, name: str, frame: FrameType, fp: str) -> None:
+    """Record that Cancelled is raised at this call (so replay raises it here too), raise it."""
+    exc = Cancelled(f"run {_journal.run_id} was cancelled (durable-python cancel)")
+    outcome, payload = codec.encode_exception(exc)
+    site, now = site_of(frame), time.time()
+    _journal.record(task, seq, "cancel", name, site, fp, outcome, payload, now, True)
+    cancel_delivered()
+    raise exc
+
+
+def cancel_delivered() -> None:
+    global cancel_requested
+    cancel_requested = False
+    if on_cancel_delivered is not None:
+        on_cancel_delivered()
+
+
 def replay(entry: Entry) -> Any:
     """The recorded result of ``entry``, or its recorded exception raised again."""
     outcome = entry.outcome
@@ -201,13 +264,17 @@ def short_site(site: str) -> str:
 
 def _diverged(entry: Entry, policy: str, name: str, args: tuple, kwargs: dict, site: str) -> None:
     global _failure
+    same_callable = entry.name == name
+    changes = argdiff.diff(entry.fingerprint, args, kwargs) if same_callable else []
     _failure = NondeterminismError(
         f"{short_site(site)}: this run no longer matches its journal.\n"
-        f"  recorded at {entry.task}/{entry.seq}: {entry.policy} {entry.name}()"
-        f" called at {short_site(entry.site)}\n"
+        f"  recorded at {entry.task}/{entry.seq}: {entry.policy}"
+        f" {argdiff.recorded_call(entry.name, entry.fingerprint)} called at"
+        f" {short_site(entry.site)}\n"
         f"  attempted now:      {policy} {name}({describe(args, kwargs)})"
-        f"{'  (same callable, different arguments)' if entry.name == name else ''}\n"
-        "The script was edited in a way that changes its recorded calls, or it depends on"
+        f"{'  (same callable, different arguments)' if same_callable else ''}\n"
+        + "".join(f"    {line}\n" for line in changes)
+        + "The script was edited in a way that changes its recorded calls, or it depends on"
         " something durable-python does not record. To go on: undo the edit and run again;"
         " or start afresh with: durable-python run --new ...; or keep old runs on the old path"
         ' with: if durable_python.patched("change-id"): <new code>'
@@ -234,3 +301,6 @@ class Recorded:
             kwargs,
             lambda: f(*args, **kwargs),
         )
+
+
+frames.hide(perform, perform_async, _record_awaited, Recorded.__call__)

@@ -6,6 +6,9 @@
     resources = ["mylib.Client"]              # live handles, constructed again on replay
     effects = ["mylib.text.fetch"]            # recorded although their module is pure
     values = ["mylib.clock.now"]              # nondeterministic reads, recorded and batched
+    activities = ["helpers.sync_all"]         # one recorded effect each, like @activity
+    idempotency_keys = true                   # HTTP requests carry an Idempotency-Key header
+    retry = { max_attempts = 5, initial_interval = 1.0, exceptions = ["ConnectionError"] }
     store = ".durable"                        # where runs are kept
     sync = true                               # fdatasync each commit (power-loss durability)
 """
@@ -16,10 +19,17 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .errors import UsageError
 
-_POLICY_KEYS = {"pure": "inline", "resources": "inline", "effects": "effect", "values": "value"}
+_POLICY_KEYS = {
+    "pure": "inline",
+    "resources": "resource",
+    "effects": "effect",
+    "values": "value",
+    "activities": "effect",
+}
 
 
 @dataclass
@@ -28,6 +38,8 @@ class Config:
     sync: bool = True
     policies: dict[str, str] = field(default_factory=dict)
     source: Path | None = None
+    retry: Any = None  # a retry.RetryPolicy, the default of every effect
+    idempotency_keys: bool = False
 
 
 def _find_pyproject(start: Path) -> Path | None:
@@ -62,12 +74,42 @@ def load(script_dir: Path, store: str | None = None, sync: bool | None = None) -
             config.store = (pyproject.parent / table["store"]).resolve()
         if "sync" in table:
             config.sync = bool(table["sync"])
+        if "retry" in table:
+            config.retry = _retry_policy(table["retry"], pyproject)
+        if "idempotency_keys" in table:
+            config.idempotency_keys = bool(table["idempotency_keys"])
     if os.environ.get("DURABLE_PYTHON_STORE"):
         config.store = Path(os.environ["DURABLE_PYTHON_STORE"])
     if os.environ.get("DURABLE_PYTHON_SYNC"):
         config.sync = _truthy(os.environ["DURABLE_PYTHON_SYNC"])
+    if os.environ.get("DURABLE_PYTHON_IDEMPOTENCY_KEYS"):
+        config.idempotency_keys = _truthy(os.environ["DURABLE_PYTHON_IDEMPOTENCY_KEYS"])
     if store is not None:
         config.store = Path(store)
     if sync is not None:
         config.sync = sync
+    _apply(config)
     return config
+
+
+def _retry_policy(table: Any, pyproject: Path) -> Any:
+    from . import retries as retry
+
+    where = f"{pyproject}: [tool.durable-python.retry]"
+    if not isinstance(table, dict):
+        raise UsageError(f"{where} must be a table, like retry = {{ max_attempts = 5 }}")
+    try:
+        return retry.policy_from_table(table, where)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _apply(config: Config) -> None:
+    """Options the runtime and integrations read while the script runs (this process is the run's)."""
+    from durable_python.integrations import settings
+
+    settings.send_idempotency_keys = config.idempotency_keys
+    if config.retry is not None:
+        from . import retries
+
+        retries.configure(config.retry)

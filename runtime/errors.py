@@ -11,6 +11,7 @@ EXIT_DIVERGENCE = 65  # EX_DATAERR: the script no longer matches its journal
 EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug in durable-python itself
 EXIT_STORE = 74  # EX_IOERR: the store is locked, full, corrupt or unwritable
 EXIT_SUSPENDED = 75  # EX_TEMPFAIL: the run is waiting and will be resumed later
+EXIT_CANCELLED = 79  # the run was cancelled (durable-python cancel) and did not catch it
 
 
 class DurablePythonError(BaseException):
@@ -49,3 +50,5 @@ class UnsavedResultError(DurablePythonError):
 
 class Cancelled(BaseException):  # noqa: N818 - the name users catch
     """Raised inside a run that was cancelled, so ``finally`` blocks can compensate."""
+
+    exit_code = EXIT_CANCELLED

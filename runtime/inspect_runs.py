@@ -48,6 +48,8 @@ def list_runs(store: Store, as_json: bool) -> int:
                 "entries": counts.get(run.run_id, 0),
                 "last_activity": store.last_activity(run),
                 "pid": run.pid,
+                "wake_at": run.wake_at,  # a suspended run's timer (events.py)
+                "waiting_for": run.waiting_for,
             }
         )
     if as_json:
@@ -61,7 +63,13 @@ def list_runs(store: Store, as_json: bool) -> int:
     table = [header] + [
         (
             r["run_id"],
-            r["status"] + (f" ({r['exit_code']})" if r["exit_code"] not in (None, 0) else ""),
+            r["status"]
+            + (f" ({r['exit_code']})" if r["exit_code"] not in (None, 0, 75) else "")
+            + (
+                f" until {_when(r['wake_at'])}"
+                if r["status"] == "suspended" and r["wake_at"]
+                else ""
+            ),
             _when(r["started"]),
             str(r["entries"]),
             _when(r["last_activity"]),

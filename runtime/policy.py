@@ -15,6 +15,7 @@ from typing import Any
 from durable_python.integrations import handlers, knowledge
 from durable_python.transpiler.importer import is_rewritten
 
+from . import hot
 from .calls import Recorded
 from .hot import Decision
 
@@ -47,12 +48,24 @@ class Knowledge:
             name = name.rpartition(".")[0]
         return knowledge.EFFECT
 
+    def all_methods_inline(self, cls: type) -> bool:
+        """True when no table entry names a method of ``cls`` and its module runs inline."""
+        module = knowledge.MODULE_ALIASES.get(cls.__module__, cls.__module__)
+        prefix = f"{module}.{cls.__qualname__}."
+        if any(
+            name.startswith(prefix) for table in (self.user, knowledge.CALLABLES) for name in table
+        ):
+            return False
+        return self.policy_of(module, cls.__qualname__) == knowledge.INLINE
+
     def decide(self, f: Any) -> Decision:
         named = qualified_name(f)
         if named is None:
             return None
         module, qualname = named
         if self.is_rewritten_module(module):
+            if self.user.get(f"{module}.{qualname}") == knowledge.EFFECT:  # a declared activity
+                return functools.partial(Recorded, knowledge.EFFECT, f"{module}.{qualname}", True)
             return None
         if isinstance(f, type) and issubclass(f, BaseException):
             return None
@@ -63,6 +76,25 @@ class Knowledge:
         if policy in (knowledge.VALUE, knowledge.EFFECT):
             return functools.partial(Recorded, policy, name, policy == knowledge.EFFECT)
         return functools.partial(handlers.handler_for(policy), name)
+
+
+def declare(targets: tuple[Any, ...], policy: str) -> None:
+    """Add declarations to the running run's knowledge (``durable_python.pure``/``resource``):
+    each target is a callable or a dotted name (a module, or ``module.qualname``)."""
+    names = []
+    for target in targets:
+        if isinstance(target, str):
+            names.append(target)
+            continue
+        named = qualified_name(target)
+        if named is None:
+            raise TypeError(f"{target!r} is neither a callable nor a dotted name")
+        module, qualname = named
+        names.append(f"{knowledge.MODULE_ALIASES.get(module, module)}.{qualname}")
+    running = getattr(hot._decide, "__self__", None)
+    if isinstance(running, Knowledge):
+        running.user.update(dict.fromkeys(names, policy))
+        hot.install(running.decide, running.all_methods_inline)
 
 
 def qualified_name(f: Any) -> tuple[str, str] | None:

@@ -9,22 +9,20 @@ script holds the run's live lock for its whole life.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import random
 import secrets
+import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from durable_python.integrations import threads
 
-from . import calls, config, environ, hot, runner, streams
-from .errors import DurablePythonError, StoreError, UsageError
+from . import calls, config, environ, events, hashseed, hot, progress, runner, streams
+from .errors import Cancelled, DurablePythonError, StoreError, UsageError
 from .journal import Journal
 from .store import FINAL, Run, Store
-
-HANDOFF = "DURABLE_PYTHON_HANDOFF"
 
 
 @dataclass
@@ -36,6 +34,8 @@ class RunOptions:
     run_id: str | None = None
     verbose: bool = False
     sync: bool | None = None
+    suspend: bool | None = None  # None: as the run was started
+    suspend_after: float | None = None
 
 
 def say(message: str) -> None:
@@ -44,35 +44,8 @@ def say(message: str) -> None:
     sys.__stderr__.flush()
 
 
-def _reexec(seed: int, handoff: dict) -> None:
-    env = dict(os.environ, PYTHONHASHSEED=str(seed))
-    env[HANDOFF] = json.dumps(handoff)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    command = [sys.executable, "-m", "durable_python", *sys.argv[1:]]
-    os.execve(sys.executable, command, env)
-
-
-def _take_handoff() -> dict:
-    """The state passed by a re-exec, or a re-exec with a fresh hash seed if none was passed."""
-    handoff = os.environ.pop(HANDOFF, None)
-    if handoff is not None:
-        state = json.loads(handoff)
-    else:
-        user_seed = os.environ.get("PYTHONHASHSEED")
-        if user_seed is None or user_seed == "random":
-            _reexec(secrets.randbelow(2**32 - 1) + 1, {"user_seed": user_seed})
-        state = {"user_seed": user_seed}
-    if state["user_seed"] is None:
-        state["seed"] = int(os.environ.pop("PYTHONHASHSEED"))
-    else:
-        state["seed"] = int(os.environ["PYTHONHASHSEED"])
-        os.environ["PYTHONHASHSEED"] = state["user_seed"]
-    return state
-
-
 def run(options: RunOptions) -> int:
-    state = _take_handoff()
+    state = hashseed.take_handoff()
     try:
         with open(options.script, "rb") as f:
             source = f.read()
@@ -86,9 +59,8 @@ def run(options: RunOptions) -> int:
     try:
         code = runner.script_code(path)
     except SyntaxError as exc:
-        import traceback
-
-        traceback.print_exception(exc, limit=0)
+        exc.__traceback__ = None  # shown exactly as ``python script.py`` shows it
+        sys.excepthook(type(exc), exc, None)
         return 1
     settings = config.load(Path(path).parent, options.store, options.sync)
     store = Store(settings.store)
@@ -110,14 +82,15 @@ def run(options: RunOptions) -> int:
                 "run_id": the_run.run_id,
                 "lock_fd": lock_fd,
             }
-            _reexec(the_run.hash_seed, handoff)
-    rows = store.load_entries(the_run)
+            hashseed.reexec(the_run.hash_seed, handoff)
+    rows = store.journal_rows(the_run)
     if the_run.source_hash not in ("", source_hash):
         say(
             f"{options.script} changed since run {the_run.run_id} was recorded; replaying it"
             " against the new code (a divergence will be reported if the edit breaks the run)"
         )
     previous_status = the_run.status
+    events.prepare(the_run, options.suspend, options.suspend_after)
     the_run.source_hash, the_run.status, the_run.pid = source_hash, "running", os.getpid()
     store.write_meta(the_run)
     if rows:
@@ -140,7 +113,7 @@ def _choose_run(
                     f" {existing.exit_code}); nothing to do. Use --new for a new run."
                 )
                 return existing.exit_code or 0
-            lock_fd = store.claim(existing.run_id)
+            lock_fd = store.claim_when_free(existing.run_id)
             if lock_fd is None:
                 raise UsageError(
                     f"run {existing.run_id} is running now in process {existing.pid}; wait for it"
@@ -149,7 +122,7 @@ def _choose_run(
             return existing, lock_fd
     elif not options.new:
         for candidate in store.unfinished_runs(path, argv):
-            lock_fd = store.claim(candidate.run_id)
+            lock_fd = store.claim_when_free(candidate.run_id)
             if lock_fd is not None:
                 return candidate, lock_fd
             say(
@@ -193,9 +166,14 @@ def _execute(
     random.seed(the_run.random_seed)
     streams.install()
     environ.install()
-    hot.install(Knowledge(settings.policies).decide)
+    knowledge = Knowledge(settings.policies)
+    hot.install(knowledge.decide, knowledge.all_methods_inline)
     threads.install()
     calls.attach(journal)
+    events.begin(
+        store, the_run, lambda st, code: _stop(store, the_run, lock_fd, journal, st, code, None)
+    )
+    replay_progress = progress.start(the_run.run_id, journal)
     status, exit_code, uncaught = "failed", 1, None
     try:
         exec(code, main_module.__dict__)  # noqa: S102 - running the user's script is the job
@@ -207,15 +185,23 @@ def _execute(
         uncaught = exc
     finally:
         calls.attach(None)  # from here on nothing is recorded: the traceback is not script output
+        events.end()
+        progress.stop(replay_progress)
     error = None
     if uncaught is not None:
         error = f"{type(uncaught).__name__}: {uncaught}"
-        if isinstance(uncaught, DurablePythonError):
+        if isinstance(uncaught, Cancelled):
+            say(f"run {the_run.run_id} cancelled")
+            status, exit_code = "cancelled", uncaught.exit_code
+        elif isinstance(uncaught, DurablePythonError):
             say(str(uncaught))
             exit_code = uncaught.exit_code
         else:
             exit_code = runner.report_uncaught(uncaught)
     _stop(store, the_run, lock_fd, journal, status, exit_code, error)
+    if isinstance(uncaught, KeyboardInterrupt):  # like Python: end by the signal itself
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
     return exit_code
 
 
@@ -243,4 +229,4 @@ def _stop(
         say(f"{exc}")  # the run stays unfinished: the same command resumes it
     finally:
         os.close(lock_fd)
-    store.fold_in_background()
+    store.fold_in_background(now=journal.total_entries >= 10_000)

@@ -14,7 +14,22 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from durable_python.store import Store
 
-COMMANDS = ["run", "runs", "show", "transpile", "fold"]
+COMMANDS = [
+    "run",
+    "runs",
+    "show",
+    "transpile",
+    "fold",
+    "send",
+    "resume",
+    "cancel",
+    "worker",
+    "prune",
+    "replay",
+    "watch",
+    "fork",
+    "check",
+]
 
 
 def add_store_option(parser: argparse.ArgumentParser) -> None:

@@ -26,6 +26,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="fdatasync each commit so a power loss loses nothing (default on)",
     )
+    parser.add_argument(
+        "--suspend",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="end the process (exit code 75, status suspended) when the script sleeps or waits"
+        " longer than --suspend-after; `durable-python worker` resumes it when it is due",
+    )
+    parser.add_argument(
+        "--suspend-after",
+        metavar="SECONDS",
+        type=float,
+        default=None,
+        help="with --suspend: shorter waits stay in the process (default 60, or"
+        " DURABLE_PYTHON_SUSPEND_AFTER)",
+    )
     parser.add_argument("script", help="the Python script to run")
     parser.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the script")
 
@@ -42,5 +57,7 @@ def execute(args: argparse.Namespace) -> int:
             run_id=args.run_id,
             verbose=args.verbose,
             sync=args.sync,
+            suspend=args.suspend,
+            suspend_after=args.suspend_after,
         )
     )
