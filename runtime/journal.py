@@ -110,9 +110,7 @@ class Journal:
         make = Entry._make
         for row in rows:  # in recording order, so a later attempt of a seq replaces an earlier
             by_task.setdefault(row[0], {})[row[1]] = make(row)
-        self.tasks = {
-            name: TaskJournal(name, entries) for name, entries in by_task.items()
-        }
+        self.tasks = {name: TaskJournal(name, entries) for name, entries in by_task.items()}
         self.main = self.task("main")
         self.replayed_total = len(rows)
         self.recorded_count = 0
