@@ -105,15 +105,21 @@ def async_as_completed(name: str, real: Callable[..., Any]) -> Callable[..., Any
             return
         frame = sys._getframe(1)
         remaining = dict(by_path)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        finished: asyncio.Queue | None = None
 
         async def next_completed() -> Any:
             async def observe() -> str:
-                done, _ = await asyncio.wait(
-                    remaining.values(), timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-                )
-                if not done:
-                    raise TimeoutError
-                return min(paths[t] for t in done)
+                nonlocal finished
+                if finished is None:  # from the frontier on: one callback per task, not per step
+                    finished = asyncio.Queue()
+                    for task in remaining.values():
+                        task.add_done_callback(finished.put_nowait)
+                while True:
+                    left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                    task = await asyncio.wait_for(finished.get(), left)
+                    if paths[task] in remaining:
+                        return paths[task]
 
             return await remaining.pop(
                 await calls.perform_async("value", name, False, frame, (), {}, observe)

@@ -15,7 +15,7 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from durable_python import calls
+from durable_python import calls, hot
 from durable_python.journal import TaskJournal
 
 # The task path of each future or asyncio task we started (weak: they come and go by thousands).
@@ -32,10 +32,13 @@ def child_task(kind: str) -> TaskJournal | None:
 
 
 def run_in_task(task: TaskJournal, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` run in ``task``, resolved like a call site (a library function handed to a pool
+    or a thread is an effect, recorded like any other call of it)."""
+
     def run(*args: Any, **kwargs: Any) -> Any:
         token = calls.task_var.set(task)
         try:
-            return fn(*args, **kwargs)
+            return hot.resolve(fn)(*args, **kwargs)
         finally:
             calls.task_var.reset(token)
 
@@ -88,8 +91,16 @@ def futures_as_completed(
             return
         frame = sys._getframe(1)
         remaining = set(futures)
+        live: Iterator[Any] | None = None
+
+        def next_completed() -> str:
+            nonlocal live
+            if live is None:  # from the frontier on, one real as_completed for the rest
+                live = real(set(remaining), timeout)
+            return paths[next(f for f in live if f in remaining)]
+
         while remaining:
-            path = observed(name, frame, lambda: paths[next(real(remaining, timeout))])
+            path = observed(name, frame, next_completed)
             future = by_path[path]
             concurrent.futures.wait([future])
             remaining.discard(future)

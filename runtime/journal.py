@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 import time
 from collections import deque
@@ -34,6 +35,15 @@ class Entry(NamedTuple):
     payload: bytes | None
     started: float
     ended: float
+
+
+def _flush_real_streams() -> None:
+    for stream in (sys.__stdout__, sys.__stderr__):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):
+            pass
 
 
 class TaskJournal:
@@ -121,7 +131,8 @@ class Journal:
         self._enqueue_lock = threading.Lock()
         self._enqueued = 0  # tickets handed out
         self._written = 0  # every ticket up to this one is in the segment
-        self._open_output: list | None = None  # a line being written, recorded when complete
+        # Lines being written, one per (task, stream), each recorded as one entry at its newline.
+        self._open_lines: dict[tuple[str, str], list] = {}
         self._write_lock = threading.Lock()
         self._stopping = threading.Event()
         self._flusher: threading.Thread | None = None
@@ -153,9 +164,6 @@ class Journal:
     ) -> None:
         """Record the outcome of the call that claimed ``seq``; ``commit`` writes it out (and
         everything queued before it) before returning."""
-        if self._open_output is not None:
-            with self._write_lock:
-                self._close_output()
         attempt = task.retry_attempts.pop(seq, 0) if task.retry_attempts else 0
         record = (
             task.name, seq, attempt, policy, name, site, fingerprint, outcome, payload, started,
@@ -174,28 +182,26 @@ class Journal:
             return self._enqueued
 
     def record_output(self, task: TaskJournal, stream: str, site: str, text: str) -> None:
-        """Record written text; the writes of one line (``print``'s pieces) make one entry."""
+        """Record written text; the writes of one line (``print``'s pieces) make one entry, even
+        when recorded calls happen between them: the line claimed its seq when it began."""
+        key = (task.name, stream)
         with self._write_lock:
-            pending = self._open_output
-            if pending is not None and (pending[0] is not task or pending[2] != stream):
-                self._close_output()
-                pending = None
-            if pending is None:
+            line = self._open_lines.get(key)
+            if line is None:
                 seq = task.seq
                 task.seq = seq + 1
-                pending = self._open_output = [task, seq, stream, site, [], time.time()]
-            pending[4].append(text)
+                line = self._open_lines[key] = [task.name, seq, site, [], time.time()]
+            line[3].append(text)
             if text.endswith("\n"):
-                self._close_output()
+                self._close_line(key)
         if self._flusher is None:
             self._start_flusher()
 
-    def _close_output(self) -> None:
-        """Queue the open output line as an entry (the caller holds the write lock)."""
-        task, seq, stream, site, pieces, started = self._open_output
-        self._open_output = None
+    def _close_line(self, key: tuple[str, str]) -> None:
+        """Queue an open line as an entry (the caller holds the write lock)."""
+        task_name, seq, site, pieces, started = self._open_lines.pop(key)
         text = "".join(pieces).encode("utf-8", "surrogatepass")
-        record = (task.name, seq, 0, "output", stream, site, "", "ok", text, started, started)
+        record = (task_name, seq, 0, "output", key[1], site, "", "ok", text, started, started)
         self._enqueue(record)
 
     def commit(self, ticket: int | None = None) -> None:
@@ -207,14 +213,14 @@ class Journal:
         with self._write_lock:
             if ticket is not None and self._written >= ticket:
                 return
-            if self._open_output is not None:
-                self._close_output()
             queue, records, last = self._queue, [], self._written
             while queue:
                 last, record = queue.popleft()
                 records.append(record)
             if not records:
                 return
+            if any(record[3] == "output" for record in records):
+                _flush_real_streams()  # the text is out before the journal says it was written
             if self._writer is None:
                 self._writer = segments.SegmentWriter(self._segment_path, self._sync)
             try:
@@ -234,6 +240,9 @@ class Journal:
         self._stopping.set()
         if self._flusher is not None:
             self._flusher.join()
+        with self._write_lock:
+            for key in list(self._open_lines):  # a last line without its newline
+                self._close_line(key)
         self.commit()
         if self._writer is not None:
             self._writer.close()

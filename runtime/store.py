@@ -258,13 +258,20 @@ class Store:
         A later attempt of a seq comes after the earlier one, which is all replay needs.
         """
         rows: list[tuple] = []
-        if run.folded and self.database.exists():
-            with self.session() as db:
-                rows = db.execute(
-                    f"SELECT {ENTRY_COLUMNS} FROM entries WHERE run_id=?"
-                    " ORDER BY task, seq, attempt",
-                    (run.run_id,),
-                ).fetchall()
+        if run.folded:
+            if self.database.exists():
+                with self.session() as db:
+                    rows = db.execute(
+                        f"SELECT {ENTRY_COLUMNS} FROM entries WHERE run_id=?"
+                        " ORDER BY task, seq, attempt",
+                        (run.run_id,),
+                    ).fetchall()
+            if not rows:  # never replay from scratch what the journal says already ran
+                raise StoreError(
+                    f"run {run.run_id} has {run.folded} journal entries in {self.database}, but"
+                    " that database does not hold them (was it moved aside or replaced?). Put it"
+                    " back and run the same command again, or start afresh with --new."
+                )
         pending = [r for path in self.segment_paths(run.run_id) for r in segments.read(path)]
         if pending and rows:  # a fold that stopped between its insert and its deletes
             known = {(r[0], r[1], r[2]) for r in rows}
