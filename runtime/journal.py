@@ -201,7 +201,7 @@ class Journal:
         """Queue an open line as an entry (the caller holds the write lock)."""
         task_name, seq, site, pieces, started = self._open_lines.pop(key)
         text = "".join(pieces).encode("utf-8", "surrogatepass")
-        record = (task_name, seq, 0, "output", key[1], site, "", "ok", text, started, started)
+        record = (task_name, seq, 0, "output", key[1], site, "", "ok", text, started, time.time())
         self._enqueue(record)
 
     def commit(self, ticket: int | None = None) -> None:
