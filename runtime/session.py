@@ -119,12 +119,12 @@ def _choose_run(
                     f"run {existing.run_id} is running now in process {existing.pid}; wait for it"
                     " or stop it before resuming it here."
                 )
-            return existing, lock_fd
+            return store.read_meta(existing.run_id) or existing, lock_fd  # as a fold left it
     elif not options.new:
         for candidate in store.unfinished_runs(path, argv):
             lock_fd = store.claim_when_free(candidate.run_id)
             if lock_fd is not None:
-                return candidate, lock_fd
+                return store.read_meta(candidate.run_id) or candidate, lock_fd  # as a fold left it
             say(
                 f"run {candidate.run_id} of this command is live (process {candidate.pid});"
                 " starting another run beside it"

@@ -319,20 +319,7 @@ def _fold_stopped_while_holding(dp, lock: Path) -> subprocess.Popen:
 @pytest.mark.skipif(not os.path.exists("/proc/locks"), reason="needs /proc/locks")
 @pytest.mark.parametrize(
     "hash_seed",
-    [
-        None,
-        pytest.param(
-            "7",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="BUG: with PYTHONHASHSEED given there is no re-exec, and the run resumed"
-                " after waiting for a fold is the row read before the fold (runtime/session.py"
-                " _choose_run returns the stale ``candidate``, folded=0): the fold moved its"
-                " entries to DuckDB and deleted the segments, so it replays nothing and runs"
-                " every finished effect again",
-            ),
-        ),
-    ],
+    [None, "7"],
     ids=["hash-seed-per-run", "PYTHONHASHSEED-given"],
 )
 def test_a_run_whose_lock_a_fold_holds_is_resumed_not_duplicated(dp, hash_seed):
