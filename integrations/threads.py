@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import sys
+import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -57,7 +58,11 @@ def thread_start(name: str, start: Callable[[], None]) -> Callable[[], None]:
         task = child_task("thread")
         if task is not None:
             thread = start.__self__  # type: ignore[attr-defined]
-            thread.run = run_in_task(task, thread.run)
+            target = getattr(thread, "_target", None)
+            if type(thread).run is threading.Thread.run and target is not None:
+                thread._target = run_in_task(task, target)  # resolved like a call site
+            else:
+                thread.run = run_in_task(task, thread.run)
         start()
 
     return start_in_task

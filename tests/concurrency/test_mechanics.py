@@ -581,14 +581,6 @@ SUBMITTED = """
 """
 
 
-THREAD_TARGET_BUG = (
-    "BUG: integrations/threads.py thread_start runs thread.run in the child task, and"
-    " hot.resolve leaves Thread.run inline (threading is a pure module); Thread.run then calls"
-    " self._target directly, so Thread(target=library_function) is not recorded and runs again"
-    " on resume. Fix: in thread_start, when type(thread).run is threading.Thread.run, replace"
-    " thread._target with hot.resolve(thread._target) (resolved in the child task, as"
-    " run_in_task does for pool work items)"
-)
 TO_THREAD_BUG = (
     "BUG: asyncio.to_thread(library_function) (and loop.run_in_executor(None, ...)) hands the"
     " pool functools.partial(contextvars.Context.run, func, ...); run_in_task resolves that"
@@ -604,7 +596,7 @@ TO_THREAD_BUG = (
     [
         "submit",
         "map",
-        pytest.param("thread", marks=pytest.mark.xfail(strict=True, reason=THREAD_TARGET_BUG)),
+        "thread",
         pytest.param("to_thread", marks=pytest.mark.xfail(strict=True, reason=TO_THREAD_BUG)),
     ],
 )
