@@ -318,7 +318,8 @@ GATHER_DIRECT = """
 
 
 def test_asyncio_gather_of_library_coroutines(cc):
-    scenario(cc, GATHER_DIRECT, [0.25, 0.6], in_flight=6)
+    _, series, _ = scenario(cc, GATHER_DIRECT, [0.25, 0.6], in_flight=6)
+    assert series.final.returncode == 0, series  # scenario compares output and effects
 
 
 WAIT_FOR = """
@@ -414,7 +415,8 @@ QUEUE = """
 
 
 def test_asyncio_queue_between_two_tasks(cc):
-    scenario(cc, QUEUE, [0.3, 0.65], in_flight=2)
+    _, series, _ = scenario(cc, QUEUE, [0.3, 0.65], in_flight=2)
+    assert series.final.returncode == 0, series  # scenario compares output and effects
 
 
 GATHER_TASKGROUP = """
@@ -448,7 +450,8 @@ GATHER_TASKGROUP = """
 
 
 def test_asyncio_gather_and_taskgroup(cc):
-    scenario(cc, GATHER_TASKGROUP, [0.3, 0.6], in_flight=18)
+    _, series, _ = scenario(cc, GATHER_TASKGROUP, [0.3, 0.6], in_flight=18)
+    assert series.final.returncode == 0, series  # scenario compares output and effects
 
 
 RAISING = """
@@ -488,7 +491,8 @@ RAISING = """
 
 
 def test_raising_effects_in_pool_tasks(cc):
-    scenario(cc, RAISING, [0.4], in_flight=3)
+    _, series, _ = scenario(cc, RAISING, [0.4], in_flight=3)
+    assert series.final.returncode == 0, series  # scenario compares output and effects
 
 
 # ----- a resumed run is as concurrent as the first ------------------------------------------------
