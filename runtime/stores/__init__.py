@@ -1,0 +1,1 @@
+"""Stores: where runs, journals and events are kept (see base.py for the interface)."""

@@ -1,0 +1,192 @@
+"""The Store interface: everything a run, a command, the worker or a server asks of storage.
+
+Commands, the worker and the runtime speak only to this interface, so a new kind of store (one
+for many machines) is one new module. Implementations: ``local.py`` (a directory: live segments
+per run, folded into DuckDB), the default.
+
+A run is executed only under a ``Claim``: the exclusive right to execute it, held from
+``claim``/``create`` until ``release``. A claim can be handed to a child process (the hash-seed
+re-exec, a worker starting a run) through ``handoff()`` and ``adopt()``. Journal entries are
+appended through the ``JournalWriter`` of a claim, one durable write per ``append``; what is
+stored is each entry's fields as a plain tuple (pickling named tuples costs a hundred times more).
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any
+
+from durable_python.model import Entry, Event, Run
+
+
+class Claim(ABC):
+    """The exclusive right to execute one run, until ``release``."""
+
+    run_id: str
+
+    @abstractmethod
+    def handoff(self) -> dict[str, Any]:
+        """JSON-able state that lets a child process ``adopt`` this claim (it stays held)."""
+
+    @abstractmethod
+    def release(self) -> None:
+        """Give the claim up (idempotent)."""
+
+
+class JournalWriter(ABC):
+    """Appends a run's entries; each ``append`` is durable when it returns."""
+
+    @abstractmethod
+    def append(self, records: Sequence[tuple]) -> None:
+        """Write ``records`` (entries' fields as plain tuples) in one durable write.
+
+        Raises ``StoreError`` naming the store and what to do when the write fails.
+        """
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+
+class Waiter(ABC):
+    """Sleeps until something a run or the worker waits for may have changed."""
+
+    @abstractmethod
+    def wait(self, seconds: float, wakeup: threading.Event) -> None:
+        """Return after ``seconds`` at most, on a change, or when ``wakeup`` is set."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Stop watching."""
+
+    def __enter__(self) -> Waiter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Store(ABC):
+    """Runs, their journals, their events and cancel requests, and their wake-ups."""
+
+    location: str  # what messages call the store (a directory, a URL without password)
+
+    # ----- runs ---------------------------------------------------------------------------------
+
+    @abstractmethod
+    def ensure(self) -> None:
+        """Make the store usable (create it); ``StoreError`` with what to do when it cannot."""
+
+    @abstractmethod
+    def create(self, run: Run) -> Claim:
+        """Record a new run and claim it."""
+
+    @abstractmethod
+    def claim(self, run_id: str, wait: float = 0.0) -> Claim | None:
+        """Claim a run; ``None`` if a process executes it. ``wait``: seconds to wait while the
+        claim is held only for a moment by the store's own upkeep or a hand-over."""
+
+    @abstractmethod
+    def adopt(self, handoff: dict[str, Any]) -> Claim:
+        """The claim a parent process handed over (``Claim.handoff``)."""
+
+    @abstractmethod
+    def read(self, run_id: str) -> Run | None:
+        """The current row of the run with this full id."""
+
+    @abstractmethod
+    def save(self, run: Run) -> None:
+        """Write a run's row (the caller holds its claim, or the run has no process)."""
+
+    @abstractmethod
+    def runs(self) -> list[Run]:
+        """Every run, oldest first."""
+
+    def find(self, id_or_prefix: str) -> Run | None:
+        """A run by its id or a unique prefix of it."""
+        exact = self.read(id_or_prefix)
+        if exact is not None:
+            return exact
+        matches = [run for run in self.runs() if run.run_id.startswith(id_or_prefix)]
+        return matches[0] if len(matches) == 1 else None
+
+    @abstractmethod
+    def require(self, id_or_prefix: str) -> Run:
+        """``find``, or ``UsageError`` naming the store and how to list its runs."""
+
+    @abstractmethod
+    def unfinished_runs(self, script: str, argv: Sequence[str]) -> list[Run]:
+        """The unfinished runs of this command (same script path and argv), newest first."""
+
+    @abstractmethod
+    def is_live(self, run_id: str) -> bool:
+        """Whether a process holds the run's claim now."""
+
+    @abstractmethod
+    def last_activity(self, run: Run) -> float:
+        """When the run last recorded or changed anything (epoch seconds)."""
+
+    # ----- journals -----------------------------------------------------------------------------
+
+    @abstractmethod
+    def journal(self, run: Run) -> list[Entry]:
+        """Every entry of the run in recording order (a later attempt of a seq after the
+        earlier one), in one read."""
+
+    @abstractmethod
+    def writer(self, claim: Claim, sync: bool) -> JournalWriter:
+        """Where the claimed run's new entries go; ``sync``: survive a power loss."""
+
+    @abstractmethod
+    def entry_counts(self) -> dict[str, int]:
+        """How many entries each run has."""
+
+    # ----- events, cancel requests, wake-ups -----------------------------------------------------
+
+    @abstractmethod
+    def send_event(
+        self, run_id: str, name: str, payload: Any, event_id: str | None = None
+    ) -> tuple[str, bool]:
+        """Keep an event for a run; return its id and whether it is new (an id seen before
+        is not kept again). ``UsageError`` for a payload that is not JSON."""
+
+    @abstractmethod
+    def events(self, run_id: str) -> list[Event]:
+        """The events sent to a run, oldest first (received ones included)."""
+
+    @abstractmethod
+    def request_cancel(self, run_id: str) -> None:
+        """Ask the run to cancel, and wake the process executing it if there is one."""
+
+    @abstractmethod
+    def cancel_requested(self, run_id: str) -> bool: ...
+
+    @abstractmethod
+    def clear_cancel(self, run_id: str) -> None: ...
+
+    @abstractmethod
+    def watch_run(self, run_id: str) -> Waiter:
+        """Wakes when an event or a cancel request reaches the run."""
+
+    @abstractmethod
+    def watch_due(self) -> Waiter:
+        """Wakes when any run may have become due (for the worker)."""
+
+    @abstractmethod
+    def notify_due(self, run_id: str) -> None:
+        """Tell watching workers that a run may have become due."""
+
+    # ----- upkeep -------------------------------------------------------------------------------
+
+    @abstractmethod
+    def stopped(self, run: Run, entries: int) -> None:
+        """A run's process is done with it (``entries``: its journal's size): upkeep may follow."""
+
+    @abstractmethod
+    def compact(self) -> int:
+        """Move stopped runs into long-term storage; return how many moved (0 if none needed)."""
+
+    @abstractmethod
+    def delete(self, run_id: str) -> bool:
+        """Forget a finished run and its journal (retention); False if a process has it."""
