@@ -5,4 +5,4 @@ Without a C compiler the build goes on and durable-python uses the same resolver
 
 from setuptools import Extension, setup
 
-setup(ext_modules=[Extension("durable_python._hot", ["runtime/_hot.c"], optional=True)])
+setup(ext_modules=[Extension("durable_python._resolver", ["runtime/_resolver.c"], optional=True)])

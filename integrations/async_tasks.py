@@ -17,16 +17,21 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from durable_python import calls
+from durable_python import recording
+from durable_python.context import active, task_var
+from durable_python.model import Policy
 
 from .threads import child_task, paths
 
 
-def _task_factory(loop: asyncio.AbstractEventLoop, coro: Any, context: Any = None) -> asyncio.Task:
+def _task_factory(
+    loop: asyncio.AbstractEventLoop, coro: Any, context: contextvars.Context | None = None
+) -> asyncio.Task:
+    """A task in the given context (asyncio passes ``context=`` by keyword) with its own path."""
     context = context if context is not None else contextvars.copy_context()
     task = context.run(child_task, "async")
     if task is not None:
-        context.run(calls.task_var.set, task)
+        context.run(task_var.set, task)
     created = asyncio.Task(coro, loop=loop, context=context)
     if task is not None:
         paths[created] = task.name
@@ -56,21 +61,25 @@ def event_loop_policy(name: str, real: Callable[..., Any]) -> Callable[..., Any]
 
 
 def async_sleep(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
-    """``asyncio.sleep`` as a durable timer, like ``time.sleep``."""
+    """``asyncio.sleep`` as a durable timer, like ``time.sleep`` (replay-only mode never waits)."""
+    spec = recording.call(Policy.TIMER, name)
 
     def sleep(delay: float, result: Any = None) -> Any:
         if delay <= 0:
             return real(delay, result)
         frame = sys._getframe(1)
-        deadline = calls.perform(
-            "timer", name, True, frame, (delay,), {}, lambda: time.time() + delay
-        )
+        deadline = recording.perform(spec, frame, (delay,), {}, lambda: time.time() + delay)
+        run = active()
+        if run is not None and not run.live:
+            return real(0, result)
         return real(max(0.0, min(deadline - time.time(), delay)), result)
 
     return sleep
 
 
 def async_wait(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
+    spec = recording.call(Policy.VALUE, name)
+
     async def wait_as_recorded(
         fs: Iterable[Any], *, timeout: float | None = None, return_when: str = asyncio.ALL_COMPLETED
     ):
@@ -83,12 +92,8 @@ def async_wait(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
             done, _ = await real(tasks, timeout=timeout, return_when=return_when)
             return sorted(paths[t] for t in done)
 
-        done = {
-            by_path[p]
-            for p in await calls.perform_async(
-                "value", name, False, sys._getframe(1), (), {}, observe
-            )
-        }
+        done_paths = await recording.perform_async(spec, sys._getframe(1), (), {}, observe)
+        done = {by_path[p] for p in done_paths}
         if done:
             await real(done)
         return done, set(tasks) - done
@@ -97,6 +102,8 @@ def async_wait(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def async_as_completed(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
+    spec = recording.call(Policy.VALUE, name)
+
     def completed_in_recorded_order(fs: Iterable[Any], *, timeout: float | None = None):
         tasks = [asyncio.ensure_future(f) for f in fs]
         by_path = {paths.get(t): t for t in tasks}
@@ -121,9 +128,7 @@ def async_as_completed(name: str, real: Callable[..., Any]) -> Callable[..., Any
                     if paths[task] in remaining:
                         return paths[task]
 
-            return await remaining.pop(
-                await calls.perform_async("value", name, False, frame, (), {}, observe)
-            )
+            return await remaining.pop(await recording.perform_async(spec, frame, (), {}, observe))
 
         for _ in range(len(tasks)):
             yield next_completed()
@@ -132,6 +137,8 @@ def async_as_completed(name: str, real: Callable[..., Any]) -> Callable[..., Any
 
 
 def async_wait_for(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
+    spec = recording.call(Policy.VALUE, name)
+
     async def wait_for_as_recorded(aw: Any, timeout: float | None) -> Any:
         task = asyncio.ensure_future(aw)
         if timeout is None or task not in paths:
@@ -141,10 +148,8 @@ def async_wait_for(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
             done, _ = await asyncio.wait({task}, timeout=timeout)
             return "done" if done else "timeout"
 
-        if (
-            await calls.perform_async("value", name, False, sys._getframe(1), (), {}, observe)
-            == "timeout"
-        ):
+        outcome = await recording.perform_async(spec, sys._getframe(1), (), {}, observe)
+        if outcome == "timeout":
             task.cancel()
             try:
                 await task

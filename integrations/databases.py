@@ -27,21 +27,14 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from durable_python import calls, frames
+from durable_python import context, frames, recording
+from durable_python.model import Policy
 
-_counts: dict[str, int] = {}
-_counts_of: list[Any] = [None]
 _QUERY_WORDS = ("SELECT", "EXPLAIN", "VALUES")
 
 
 def _next_key(task: Any) -> str:
-    journal = calls.journal()
-    if _counts_of[0] is not journal:
-        _counts.clear()
-        _counts_of[0] = journal
-    number = _counts.get(task.name, 0)
-    _counts[task.name] = number + 1
-    return f"{task.name}/sqlite{number}"
+    return f"{task.name}/sqlite{context.active().next_number('sqlite', task)}"
 
 
 def _is_query(sql: str) -> bool:
@@ -220,12 +213,13 @@ class DurableConnection:
             finally:
                 cursor.close()
 
-        task = calls.current_task()
+        task = recording.current_task()
         if task is None:
             return live()
         name = f"sqlite3.Cursor.{method}"
         commit = method != "execute" or not _is_query(sql)
-        result = calls.perform("effect", name, commit, frame, (self._key, *args), {}, live)
+        spec = recording.call(Policy.EFFECT, name, commit)
+        result = recording.perform(spec, frame, (self._key, *args), {}, live)
         self._in_transaction = result["in_transaction"]
         if not ran:  # replayed: the database has it only if its transaction was committed
             if self._in_memory or self._in_transaction:
@@ -245,11 +239,17 @@ class DurableConnection:
             self._apply_pending()
             getattr(self._real, name)()
 
-        if calls.current_task() is None:
+        if recording.current_task() is None:
             live()
             return
         frame = sys._getframe(2)
-        calls.perform("effect", f"sqlite3.Connection.{name}", True, frame, (self._key,), {}, live)
+        recording.perform(
+            recording.call(Policy.EFFECT, f"sqlite3.Connection.{name}"),
+            frame,
+            (self._key,),
+            {},
+            live,
+        )
         self._in_transaction = False
         if not ran:
             if self._in_memory:
@@ -303,8 +303,7 @@ class DurableConnection:
 
     @property
     def total_changes(self) -> int:
-        return calls.perform(
-            "value", "sqlite3.Connection.total_changes", False, sys._getframe(1), (self._key,),
+        return recording.perform(recording.call(Policy.VALUE, "sqlite3.Connection.total_changes"), sys._getframe(1), (self._key,),
             {}, lambda: self._real.total_changes,
         )  # fmt: skip
 
@@ -331,7 +330,7 @@ def sqlite_connect(name: str, f: Callable[..., Any]) -> Callable[..., Any]:
 
     def connect(database: Any, *args: Any, **kwargs: Any) -> Any:
         real = f(database, *args, **kwargs)
-        task = calls.current_task()
+        task = recording.current_task()
         if task is None or not isinstance(real, sqlite3.Connection):
             return real
         return DurableConnection(real, database, task)

@@ -45,15 +45,13 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-from durable_python import calls, frames
+from durable_python import context, frames, recording
 from durable_python.fingerprint import fingerprint
+from durable_python.model import Policy
 
 READ_CHUNK = 64 * 1024
 OPEN = "io.open"
 _SYNC = "open.sync"
-
-_counts: dict[str, int] = {}  # durable files opened per task (names their sync entries)
-_counts_of: list[Any] = [None]  # the journal those counts belong to
 
 
 def _say(message: str) -> None:
@@ -66,9 +64,10 @@ def _say(message: str) -> None:
 def stop_if_checking(task: Any, what: str, frame: FrameType) -> None:
     """In a replay-only check (``durable-python replay``/``check``/``watch``), something about to
     happen for real past the frontier stops the script there, like a recorded call would."""
-    stop = calls.stop_at_frontier
-    if stop is not None and task is not None:
-        stop(task, task.seq, "effect", what, calls.site_of(frames.outside(frame)))
+    run = context.active()
+    if run is not None and run.at_frontier is not None and task is not None:
+        site = frames.site_of(frames.outside(frame))
+        run.at_frontier(task, task.seq, Policy.EFFECT.value, what, site)
 
 
 def _parse_mode(mode: Any) -> tuple[str, bool, bool] | None:
@@ -85,13 +84,7 @@ def _parse_mode(mode: Any) -> tuple[str, bool, bool] | None:
 
 
 def _next_key(task: Any, display: str) -> tuple[str, int]:
-    journal = calls.journal()
-    if _counts_of[0] is not journal:
-        _counts.clear()
-        _counts_of[0] = journal
-    number = _counts.get(task.name, 0)
-    _counts[task.name] = number + 1
-    return display, number
+    return display, context.active().next_number("file", task)
 
 
 def _describe(fd: int) -> dict[str, Any]:
@@ -122,7 +115,7 @@ def open_durably(
     opener: Any = None,
 ) -> Any:
     """``open()`` with the semantics of the module docstring (plain ``open`` where they do not apply)."""
-    task = calls.current_task()
+    task = recording.current_task()
     parsed = _parse_mode(mode)
     if (
         task is None
@@ -156,9 +149,10 @@ def open_durably(
 
     # Opening to write changes the file (creates, truncates, or fixes where appends start):
     # committed before the script writes, except for plain ``w`` that a crash simply repeats.
-    policy = "effect" if writable else "value"
-    commit = writable and kind != "w"
-    info = calls.perform(policy, OPEN, commit, frame, (display, mode), {}, open_for_real)
+    spec = recording.call(
+        Policy.EFFECT if writable else Policy.VALUE, OPEN, writable and kind != "w"
+    )
+    info = recording.perform(spec, frame, (display, mode), {}, open_for_real)
     raw = DurableFileIO(path, path, display, kind, plus, info, real[0] if real else None)
     raw.key = _next_key(task, display)
     raw.sync_fingerprint = fingerprint((raw.key,), {})
@@ -287,31 +281,29 @@ class DurableFileIO(io.RawIOBase):
 
     def _task(self, frame: FrameType) -> Any:
         """The recording task at depth 0 (after applying a recorded sync), else ``None``."""
-        task = calls.current_task()
+        task = recording.current_task()
         if task is None:
-            if calls.journal() is not None and calls.local.depth:
+            if context.active() is not None and recording.local.depth:
                 self._unsynced = True  # an effect moves the real file behind the script's back
             return None
         if task.replaying:
-            seq, recorded = task.seq, task.recorded
-            entry = recorded.get(seq)
-            while entry is not None and entry.policy == "output":
-                seq += 1
-                entry = recorded.get(seq)
+            _, entry = task.next_call()
             if (
                 entry is not None
                 and entry.name == _SYNC
                 and entry.fingerprint.partition("|")[0] == self.sync_fingerprint
             ):
-                self._pos, self._size = calls.perform(
-                    "value", _SYNC, False, frames.outside(frame), (self.key,), {}, lambda: None
+                self._pos, self._size = recording.perform(
+                    recording.call(Policy.VALUE, _SYNC),
+                    frames.outside(frame),
+                    (self.key,),
+                    {},
+                    lambda: None,
                 )
         elif self._unsynced and self._real is not None:
             fd = self._real.fileno()
-            self._pos, self._size = calls.perform(
-                "value",
-                _SYNC,
-                False,
+            self._pos, self._size = recording.perform(
+                recording.call(Policy.VALUE, _SYNC),
                 frames.outside(frame),
                 (self.key,),
                 {},
@@ -327,12 +319,12 @@ class DurableFileIO(io.RawIOBase):
                 return False
             stop_if_checking(task, "io.write", sys._getframe(2))
             return True
-        return self._real is not None or calls.journal() is not None
+        return self._real is not None or context.active() is not None
 
     @staticmethod
     def _may_cut() -> bool:
         """Past the frontier (not in a gap amid replay), where the torn tail can be cut off."""
-        task = calls.task_of_context()
+        task = recording.task_of_context()
         return task is None or not task.replaying
 
     def _ensure_real(self, cut: bool) -> io.FileIO:
@@ -396,7 +388,9 @@ class DurableFileIO(io.RawIOBase):
         frame = frames.outside(sys._getframe(2))
         if self._task(frame) is None:
             return live()
-        return calls.perform("value", name, False, frame, (self.key, size), {}, live)
+        return recording.perform(
+            recording.call(Policy.VALUE, name), frame, (self.key, size), {}, live
+        )
 
     def readinto(self, b: Any) -> int:
         self._check_open()
@@ -432,7 +426,7 @@ class DurableFileIO(io.RawIOBase):
         if not self._writable:
             raise io.UnsupportedOperation("write")
         real = self._real
-        if real is not None and not self._unsynced and not calls.local.depth:
+        if real is not None and not self._unsynced and not recording.local.depth:
             size = real.write(b)  # the common live case: straight to the real file
             if size is None or size < len(memoryview(b).cast("B")):
                 size = self._write_rest(real, b, size or 0)
@@ -507,7 +501,9 @@ class DurableFileIO(io.RawIOBase):
         def live() -> int:
             return os.fstat(self._ensure_real(self._may_cut()).fileno()).st_size
 
-        self._size = calls.perform("value", "open.size", False, frame, (self.key,), {}, live)
+        self._size = recording.perform(
+            recording.call(Policy.VALUE, "open.size"), frame, (self.key,), {}, live
+        )
         return self._size
 
     # ----- descriptors and closing -----------------------------------------------------------------
@@ -515,17 +511,17 @@ class DurableFileIO(io.RawIOBase):
     def fileno(self) -> int:
         self._check_open()
         if self._real is None:
-            task = calls.current_task()
+            task = recording.current_task()
             if task is not None and task.replaying:
                 # Only replayed calls (which do not run) use a descriptor taken during replay.
                 if self._stand_in is None:
                     self._stand_in = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
                 return self._stand_in
-            if task is None and calls.journal() is None:
+            if task is None and context.active() is None:
                 raise io.UnsupportedOperation("fileno: the run that opened this file has ended")
             stop_if_checking(task, "io.fileno", sys._getframe(1))
             self._ensure_real(self._may_cut())
-        if calls.journal() is not None:
+        if context.active() is not None:
             self._unsynced = True
         self._real.seek(self._pos)
         return self._real.fileno()
@@ -538,9 +534,12 @@ class DurableFileIO(io.RawIOBase):
             return
         try:
             if self._real is None and self._writable:
-                task = calls.current_task()
-                inside_effect = task is None and calls.local.depth and calls.journal() is not None
-                checking = calls.stop_at_frontier is not None  # replay-only: touch nothing
+                task = recording.current_task()
+                inside_effect = (
+                    task is None and recording.local.depth and context.active() is not None
+                )
+                run = context.active()
+                checking = run is not None and not run.live  # replay-only: touch nothing
                 if (task is not None and not task.replaying and not checking) or inside_effect:
                     # Past the frontier: cut off what the crashed run wrote after this point.
                     self._ensure_real(self._may_cut())
@@ -662,8 +661,8 @@ def listing(name: str, f: Callable[..., Any]) -> Callable[..., Any]:
     def listed(*args: Any, **kwargs: Any) -> Any:
         frame = sys._getframe(1)
         key = _listing_args(f, args)
-        items = calls.perform(
-            "value", name, False, frame, key, kwargs, lambda: list(f(*args, **kwargs))
+        items = recording.perform(
+            recording.call(Policy.VALUE, name), frame, key, kwargs, lambda: list(f(*args, **kwargs))
         )
         return iter(items)
 
@@ -748,7 +747,7 @@ def scandir(name: str, f: Callable[..., Any]) -> Callable[..., Any]:
     """``os.scandir``: the entries and their answers (type, stat) are one recorded value."""
 
     def scan(*args: Any, **kwargs: Any) -> Any:
-        if calls.current_task() is None or (args and isinstance(args[0], int)):
+        if recording.current_task() is None or (args and isinstance(args[0], int)):
             return f(*args, **kwargs)
 
         def live() -> list[RecordedDirEntry]:
@@ -756,7 +755,9 @@ def scandir(name: str, f: Callable[..., Any]) -> Callable[..., Any]:
                 return [RecordedDirEntry(entry) for entry in entries]
 
         return RecordedScandir(
-            calls.perform("value", name, False, sys._getframe(1), args, kwargs, live)
+            recording.perform(
+                recording.call(Policy.VALUE, name), sys._getframe(1), args, kwargs, live
+            )
         )
 
     return scan
@@ -769,7 +770,7 @@ def walk(name: str, f: Callable[..., Any]) -> Callable[..., Any]:
     def durable_walk(
         top: Any, topdown: bool = True, onerror: Any = None, followlinks: bool = False
     ) -> Any:
-        if calls.current_task() is None:
+        if recording.current_task() is None:
             return f(top, topdown, onerror, followlinks)
         return _walk_steps(f, sys._getframe(1), name, top, topdown, onerror, followlinks)
 
@@ -801,7 +802,9 @@ def _walk_steps(
 
     number = 0
     while True:
-        item = calls.perform("value", name, False, frame, (*key, number), {}, step)
+        item = recording.perform(
+            recording.call(Policy.VALUE, name), frame, (*key, number), {}, step
+        )
         if item is None:
             return
         number += 1
@@ -835,8 +838,8 @@ def perform_with_files(
     """Perform an effect that may move durable files through their descriptors (a process whose
     ``stdout`` is one): their positions after it are recorded in its entry, and set from it."""
     raws = [raw for raw in map(durable_raw, streams) if raw is not None]
-    if not raws or calls.current_task() is None:
-        return calls.perform("effect", name, True, frame, args, kwargs, call)
+    if not raws or recording.current_task() is None:
+        return recording.perform(recording.call(Policy.EFFECT, name), frame, args, kwargs, call)
 
     def live() -> tuple[Any, list[tuple[int, int] | None]]:
         result = call()
@@ -850,7 +853,9 @@ def perform_with_files(
                 positions.append((os.lseek(fd, 0, os.SEEK_CUR), os.fstat(fd).st_size))
         return result, positions
 
-    result, positions = calls.perform("effect", name, True, frame, args, kwargs, live)
+    result, positions = recording.perform(
+        recording.call(Policy.EFFECT, name), frame, args, kwargs, live
+    )
     for raw, position in zip(raws, positions, strict=True):
         if position is not None:
             raw._pos, raw._size = position

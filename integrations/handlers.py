@@ -11,38 +11,40 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from durable_python import events, frames
-from durable_python.calls import perform
+from durable_python import clock, frames, recording, waiting
+from durable_python.model import Policy
+from durable_python.recording import call, perform
 
 
 def durable_sleep(name: str, f: Callable[[float], None]) -> Callable[..., None]:
     """``time.sleep`` as a durable timer: the wake-up time is recorded before sleeping, so a run
     resumed in the middle of a sleep sleeps only what is left, and a replayed sleep not at all."""
+    spec = call(Policy.TIMER, name)
 
     def sleep(seconds: float) -> None:
         frame = sys._getframe(1)
         if seconds < 0:
             raise ValueError("sleep length must be non-negative")
-        deadline = perform(
-            "timer", name, True, frame, (seconds,), {}, lambda: events.clock() + seconds
-        )
+        deadline = perform(spec, frame, (seconds,), {}, lambda: clock.now() + seconds)
         # Sleeps what is left; may suspend the run (--suspend) or raise Cancelled.
-        events.sleep_until(deadline, seconds, name, frame, f)
+        waiting.sleep_until(deadline, seconds, name, frame, f)
 
     return sleep
 
 
 def durable_input(name: str, f: Callable[..., str]) -> Callable[..., str]:
     """``input()``: the answer is committed at once; on replay the prompt is not shown again."""
+    spec = call(Policy.EFFECT, name)
 
     def read(*args: Any) -> str:
-        return perform("effect", name, True, sys._getframe(1), args, {}, lambda: f(*args))
+        return perform(spec, sys._getframe(1), args, {}, lambda: f(*args))
 
     return read
 
 
 def _recorded_seed(frame: Any, name: str) -> int:
-    return perform("value", name, False, frame, (), {}, lambda: int.from_bytes(os.urandom(16)))
+    spec = call(Policy.VALUE, name)
+    return perform(spec, frame, (), {}, lambda: int.from_bytes(os.urandom(16)))
 
 
 def random_instance(name: str, cls: type) -> Callable[..., Any]:
@@ -71,16 +73,15 @@ def resource(name: str, f: Callable[..., Any]) -> Callable[..., Any]:
     """A constructor of a live handle (``requests.Session``, ``httpx.Client``, a declared
     resource): called again on replay, what it does inside (reading proxy settings from the
     environment, say) is not recorded; its methods are judged on their own."""
-    from durable_python import calls
 
     def construct(*args: Any, **kwargs: Any) -> Any:
-        if calls.current_task() is None:
+        if recording.current_task() is None:
             return f(*args, **kwargs)
-        calls.local.depth += 1
+        recording.local.depth += 1
         try:
             return f(*args, **kwargs)
         finally:
-            calls.local.depth -= 1
+            recording.local.depth -= 1
 
     return construct
 

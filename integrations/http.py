@@ -30,9 +30,9 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
-from durable_python import calls, frames
-
-from . import settings
+from durable_python import context, frames, recording
+from durable_python.api import idempotency_key
+from durable_python.model import Policy
 
 HEADER = "Idempotency-Key"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
@@ -48,10 +48,10 @@ _METHOD_OF_NAME = {
 }
 
 
-def _key() -> str:
-    from durable_python.api import idempotency_key
-
-    return idempotency_key()
+def _sends_keys() -> bool:
+    """Whether requests carry an Idempotency-Key (``idempotency_keys = true`` in the config)."""
+    run = context.active()
+    return run is not None and run.settings.idempotency_keys
 
 
 def _has_header(headers: Any, name: str) -> bool:
@@ -63,13 +63,13 @@ def _has_header(headers: Any, name: str) -> bool:
 
 def _with_key(kwargs: dict, method: str) -> dict:
     """``kwargs`` with the Idempotency-Key header added (a copy), if it is to be sent."""
-    if not settings.send_idempotency_keys or method.upper() in SAFE_METHODS:
+    if not _sends_keys() or method.upper() in SAFE_METHODS:
         return kwargs
     headers = kwargs.get("headers")
     if _has_header(headers, HEADER):
         return kwargs
     merged = dict(headers or {})
-    merged[HEADER] = _key()
+    merged[HEADER] = idempotency_key()
     return {**kwargs, "headers": merged}
 
 
@@ -94,13 +94,13 @@ def http_request(name: str, f: Callable[..., Any]) -> Callable[..., Any]:
         def live() -> Any:
             method, prepared = _method(name, args, kwargs)
             if prepared is not None:
-                if settings.send_idempotency_keys and method.upper() not in SAFE_METHODS:
+                if _sends_keys() and method.upper() not in SAFE_METHODS:
                     if not _has_header(prepared.headers, HEADER):
-                        prepared.headers[HEADER] = _key()
+                        prepared.headers[HEADER] = idempotency_key()
                 return f(*args, **kwargs)
             return f(*args, **_with_key(kwargs, method))
 
-        return calls.perform("effect", name, True, frame, args, kwargs, live)
+        return recording.perform(recording.call(Policy.EFFECT, name), frame, args, kwargs, live)
 
     return request
 
@@ -133,8 +133,8 @@ class _RecordedStream:
             self._live = self._f(*self._args, **self._request_args())
             return _read_response(self._live.__enter__())
 
-        return calls.perform(
-            "effect", self._name, True, self._frame, self._args, self._kwargs, live
+        return recording.perform(
+            recording.call(Policy.EFFECT, self._name), self._frame, self._args, self._kwargs, live
         )
 
     def __exit__(self, *exc: Any) -> Any:
@@ -147,8 +147,8 @@ class _RecordedStream:
             self._live = self._f(*self._args, **self._request_args())
             return await _aread_response(await self._live.__aenter__())
 
-        return await calls.perform_async(
-            "effect", self._name, True, self._frame, self._args, self._kwargs, live
+        return await recording.perform_async(
+            recording.call(Policy.EFFECT, self._name), self._frame, self._args, self._kwargs, live
         )
 
     async def __aexit__(self, *exc: Any) -> Any:
@@ -161,7 +161,7 @@ def http_stream(name: str, f: Callable[..., Any]) -> Callable[..., Any]:
     """``httpx.stream`` / ``Client.stream`` / ``AsyncClient.stream``."""
 
     def stream(*args: Any, **kwargs: Any) -> Any:
-        if calls.current_task() is None:
+        if recording.current_task() is None:
             return f(*args, **kwargs)
         return _RecordedStream(name, f, sys._getframe(1), args, kwargs)
 
@@ -234,20 +234,22 @@ def urlopen(name: str, f: Callable[..., Any]) -> Callable[..., Any]:
 
         def live() -> RecordedResponse:
             target = url
-            if settings.send_idempotency_keys:
+            if _sends_keys():
                 data = args[0] if args else kwargs.get("data")
                 if not isinstance(target, urllib.request.Request):
                     target = urllib.request.Request(target, data=data)
                 method = target.get_method() if data is None else "POST"
                 if method not in SAFE_METHODS and not target.has_header(HEADER.capitalize()):
-                    target.add_header(HEADER, _key())
+                    target.add_header(HEADER, idempotency_key())
             try:
                 return _recorded(f(target, *args, **kwargs))
             except urllib.error.HTTPError as exc:
                 body = exc.read() if exc.fp is not None else b""
                 raise RecordedHTTPError(exc.url, exc.code, exc.msg, exc.hdrs, body) from None
 
-        return calls.perform("effect", name, True, frame, fp_args + args, kwargs, live)
+        return recording.perform(
+            recording.call(Policy.EFFECT, name), frame, fp_args + args, kwargs, live
+        )
 
     return open_url
 

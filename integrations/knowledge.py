@@ -16,9 +16,9 @@ replay and its methods are judged on their own.
 
 from __future__ import annotations
 
-INLINE = "inline"
-VALUE = "value"
-EFFECT = "effect"
+from durable_python.model import Policy
+
+INLINE, VALUE, EFFECT, RESOURCE = Policy.INLINE, Policy.VALUE, Policy.EFFECT, Policy.RESOURCE
 
 # C modules carry the name of their implementation; users know them by the public module.
 MODULE_ALIASES = {
@@ -295,8 +295,8 @@ CALLABLES.update(INTEGRATIONS)
 MODULES["httpx"] = INLINE
 CALLABLES.update(
     {
-        "requests.sessions.Session": "resource",
-        "httpx.Client": "resource",
-        "httpx.AsyncClient": "resource",
+        "requests.sessions.Session": RESOURCE,
+        "httpx.Client": RESOURCE,
+        "httpx.AsyncClient": RESOURCE,
     }
 )

@@ -24,13 +24,12 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from durable_python import calls, frames
+from durable_python import context, frames, recording
+from durable_python.model import Policy
 
 from .files import READ_CHUNK, WriteThroughWriter, perform_with_files, stop_if_checking
 
 _TEXT_KEYS = ("text", "universal_newlines", "encoding", "errors")
-_counts: dict[str, int] = {}
-_counts_of: list[Any] = [None]
 
 
 def _say(message: str) -> None:
@@ -41,13 +40,7 @@ def _say(message: str) -> None:
 
 
 def _next_key(task: Any) -> str:
-    journal = calls.journal()
-    if _counts_of[0] is not journal:
-        _counts.clear()
-        _counts_of[0] = journal
-    number = _counts.get(task.name, 0)
-    _counts[task.name] = number + 1
-    return f"{task.name}/popen{number}"
+    return f"{task.name}/popen{context.active().next_number('popen', task)}"
 
 
 def _translate_newlines(data: bytes, encoding: str, errors: str) -> str:
@@ -73,7 +66,7 @@ class _PipeReader(io.RawIOBase):
     def _read(self, size: int, live: Callable[[], bytes]) -> bytes:
         frame = sys._getframe(2)
         key = (self._process._key, size)
-        data = calls.perform("value", self._name, False, frame, key, {}, live)
+        data = recording.perform(recording.call(Policy.VALUE, self._name), frame, key, {}, live)
         self.consumed += len(data)
         return data
 
@@ -134,7 +127,7 @@ class _PipeWriter(io.RawIOBase):
 
     def write(self, b: Any) -> int:
         data = bytes(b)
-        task = calls.current_task()
+        task = recording.current_task()
         if task is not None and task.replaying:
             self._process._replayed_input.append(data)
         else:
@@ -147,7 +140,7 @@ class _PipeWriter(io.RawIOBase):
     def close(self) -> None:
         if not self.closed:
             process = self._process
-            task = calls.current_task()
+            task = recording.current_task()
             if task is not None and task.replaying:
                 process._stdin_closed = True
             elif process._proc is not None and process._proc.stdin is not None:
@@ -187,10 +180,10 @@ class DurablePopen:
         self.stdin: Any = None
         self.stdout: Any = None
         self.stderr: Any = None
-        task = calls.current_task()
+        task = recording.current_task()
         self._key = _next_key(task) if task is not None else "popen"
-        self.pid = calls.perform(
-            "effect", "subprocess.Popen", True, frame, (args,), kwargs, self._start
+        self.pid = recording.perform(
+            recording.call(Policy.EFFECT, "subprocess.Popen"), frame, (args,), kwargs, self._start
         )
         self._make_streams()
 
@@ -266,7 +259,9 @@ class DurablePopen:
         if commit:  # the process may have moved a durable file given as stdout (``stdout=f``)
             streams = [self._kwargs.get(key) for key in ("stdin", "stdout", "stderr")]
             return perform_with_files(name, frame, (self._key, *args), {}, streams, live)
-        return calls.perform("value", name, False, frame, (self._key, *args), {}, live)
+        return recording.perform(
+            recording.call(Policy.VALUE, name), frame, (self._key, *args), {}, live
+        )
 
     def poll(self) -> int | None:
         if self.returncode is None:
@@ -370,7 +365,7 @@ def popen(name: str, cls: type) -> Callable[..., Any]:
     """``subprocess.Popen(...)`` from the script: a :class:`DurablePopen` in a run."""
 
     def start(*args: Any, **kwargs: Any) -> Any:
-        if calls.current_task() is None:
+        if recording.current_task() is None:
             return cls(*args, **kwargs)
         return DurablePopen(*args, __popen=cls, __frame=sys._getframe(1), **kwargs)
 
@@ -408,7 +403,7 @@ def os_popen(name: str, f: Callable[..., Any]) -> Callable[..., Any]:
     """``os.popen(cmd, mode)``: a shell command through :class:`DurablePopen`."""
 
     def popen_command(cmd: str, mode: str = "r", buffering: int = -1) -> Any:
-        if calls.current_task() is None or mode not in ("r", "w"):
+        if recording.current_task() is None or mode not in ("r", "w"):
             return f(cmd, mode, buffering)
         frame = sys._getframe(1)
         if mode == "r":

@@ -10,14 +10,17 @@ that same task. ``async_tasks.py`` does the same for asyncio.
 from __future__ import annotations
 
 import concurrent.futures
+import contextvars
+import functools
 import sys
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from durable_python import calls, hot
+from durable_python import context, recording, resolver
 from durable_python.journal import TaskJournal
+from durable_python.model import Policy
 
 # The task path of each future or asyncio task we started (weak: they come and go by thousands).
 paths: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
@@ -26,10 +29,10 @@ _original_submit = concurrent.futures.ThreadPoolExecutor.submit
 
 def child_task(kind: str) -> TaskJournal | None:
     """A new child task of the calling task, or ``None`` where nothing is recorded."""
-    parent = calls.current_task()
+    parent = recording.current_task()
     if parent is None:
         return None
-    return calls.journal().task(parent.child(kind))
+    return context.active().journal.task(parent.child(kind))
 
 
 def run_in_task(task: TaskJournal, fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -37,18 +40,30 @@ def run_in_task(task: TaskJournal, fn: Callable[..., Any]) -> Callable[..., Any]
     or a thread is an effect, recorded like any other call of it)."""
 
     def run(*args: Any, **kwargs: Any) -> Any:
-        token = calls.task_var.set(task)
+        token = context.task_var.set(task)
         try:
-            return hot.resolve(fn)(*args, **kwargs)
+            return _resolved(fn)(*args, **kwargs)
         finally:
-            calls.task_var.reset(token)
+            context.task_var.reset(token)
 
     return run
 
 
+def _resolved(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` as a call site would call it. ``asyncio.to_thread(f, ...)`` hands the pool
+    ``partial(context.run, f, ...)``: ``Context.run`` itself is inline, ``f`` is what is resolved
+    (and it records in the awaiting task, whose context ``run`` enters)."""
+    if type(fn) is functools.partial and fn.args:
+        owner = getattr(fn.func, "__self__", None)
+        if type(owner) is contextvars.Context and fn.func.__name__ == "run":
+            inner, *rest = fn.args
+            return functools.partial(fn.func, resolver.resolve(inner), *rest, **fn.keywords)
+    return resolver.resolve(fn)
+
+
 def observed(name: str, frame: Any, observe: Callable[[], Any]) -> Any:
     """Record (or replay) what the parent observed about its children's ordering."""
-    return calls.perform("value", name, False, frame, (), {}, observe)
+    return recording.perform(recording.call(Policy.VALUE, name), frame, (), {}, observe)
 
 
 def thread_start(name: str, start: Callable[[], None]) -> Callable[[], None]:
@@ -72,7 +87,7 @@ def _submit(
     self: concurrent.futures.ThreadPoolExecutor, fn: Any, /, *args: Any, **kwargs: Any
 ) -> concurrent.futures.Future:
     """``ThreadPoolExecutor.submit`` (also behind ``map``): one child task per work item."""
-    parent = calls.current_task()
+    parent = recording.current_task()
     if parent is None:
         return _original_submit(self, fn, *args, **kwargs)
     pool = self.__dict__.get("_durable_pool")
@@ -80,7 +95,8 @@ def _submit(
         pool = self.__dict__["_durable_pool"] = [parent.child("pool"), 0]
     path = f"{pool[0]}/{pool[1]}"
     pool[1] += 1
-    future = _original_submit(self, run_in_task(calls.journal().task(path), fn), *args, **kwargs)
+    task = context.active().journal.task(path)
+    future = _original_submit(self, run_in_task(task, fn), *args, **kwargs)
     paths[future] = path
     return future
 
@@ -91,7 +107,7 @@ def futures_as_completed(
     def completed_in_recorded_order(fs: Iterable[Any], timeout: float | None = None):
         futures = list(fs)
         by_path = {paths.get(f): f for f in futures}
-        if None in by_path or calls.current_task() is None:
+        if None in by_path or recording.current_task() is None:
             yield from real(futures, timeout)
             return
         frame = sys._getframe(1)
@@ -120,7 +136,7 @@ def futures_wait(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
     ) -> concurrent.futures._base.DoneAndNotDoneFutures:
         futures = list(fs)
         by_path = {paths.get(f): f for f in futures}
-        if None in by_path or calls.current_task() is None:
+        if None in by_path or recording.current_task() is None:
             return real(futures, timeout, return_when)
 
         def observe() -> list[str]:
@@ -134,6 +150,12 @@ def futures_wait(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
     return wait_as_recorded
 
 
-def install() -> None:
-    """Route every thread-pool submission (``submit`` and ``map``) through task paths."""
+def install() -> Callable[[], None]:
+    """Route every thread-pool submission (``submit`` and ``map``) through task paths; return
+    what puts the plain one back."""
     concurrent.futures.ThreadPoolExecutor.submit = _submit  # type: ignore[method-assign]
+
+    def uninstall() -> None:
+        concurrent.futures.ThreadPoolExecutor.submit = _original_submit  # type: ignore[method-assign]
+
+    return uninstall

@@ -7,7 +7,8 @@ import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from . import calls, frames, retries
+from . import context, frames, recording, retries
+from .model import Policy
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -19,19 +20,12 @@ def activity(function: F) -> F:
     recorded call by call. Use it around code whose intermediate objects cannot be saved (a
     socket, a cursor) but whose final result can.
     """
-    name = f"{function.__module__}.{function.__qualname__}"
+    spec = recording.call(Policy.EFFECT, f"{function.__module__}.{function.__qualname__}")
 
     @functools.wraps(function)
     def run_as_effect(*args: Any, **kwargs: Any) -> Any:
-        return calls.perform(
-            "effect",
-            name,
-            True,
-            frames.outside(sys._getframe(1)),
-            args,
-            kwargs,
-            lambda: function(*args, **kwargs),
-        )
+        frame = frames.outside(sys._getframe(1))
+        return recording.perform(spec, frame, args, kwargs, lambda: function(*args, **kwargs))
 
     return run_as_effect  # type: ignore[return-value]
 
@@ -42,34 +36,33 @@ def idempotency_key() -> str:
     Pass it to an API that deduplicates requests (an ``Idempotency-Key`` header): if the process
     dies while the call is in flight, the retried call carries the same key.
     """
-    task = calls.task_of_context()
+    task = recording.task_of_context()
     if task is None:
         raise RuntimeError("durable_python.idempotency_key() needs a run: use durable-python run")
-    if calls.local.depth:
+    inside_effect = recording.local.depth > 0
+    if inside_effect:
         first_attempt = retries.attempt_key.get()  # a retried effect keeps its first key
         if first_attempt is not None:
             return first_attempt
     # Inside an effect its own seq is the last one claimed; outside, the next call's is next.
-    seq = task.seq - 1 if calls.local.depth else task.seq
-    return f"{calls.journal().run_id}:{task.name}:{seq}"
+    seq = task.seq - 1 if inside_effect else task.seq
+    return f"{context.active().run_id}:{task.name}:{seq}"
 
 
 def run_id() -> str:
     """The id of the run executing the script (the same on replay), e.g. for a message that
     says how to reach it: ``durable-python send RUN approval '{...}'``."""
-    journal = calls.journal()
-    if journal is None:
+    run = context.active()
+    if run is None:
         raise RuntimeError("durable_python.run_id() needs a run: use durable-python run")
-    return journal.run_id
+    return run.run_id
 
 
 def pure(*targets: Any) -> Any:
     """Declare callables (or dotted names of modules and callables) pure: they run inline, also on
     replay. Returns its argument when given one callable, so it also works as a decorator or as
     ``parse = durable_python.pure(somelib.parse)``. Same as ``pure = [...]`` in pyproject.toml."""
-    from .policy import declare
-
-    declare(targets, "inline")
+    _declare(targets, Policy.INLINE)
     return targets[0] if len(targets) == 1 else None
 
 
@@ -77,10 +70,14 @@ def resource(*targets: Any) -> Any:
     """Declare constructors of live handles (a client class, a connect function) resources: they
     are called again on replay, and their methods are judged on their own (an unknown one is an
     effect). Returns its argument when given one. Same as ``resources = [...]`` in pyproject.toml."""
-    from .policy import declare
-
-    declare(targets, "resource")
+    _declare(targets, Policy.RESOURCE)
     return targets[0] if len(targets) == 1 else None
+
+
+def _declare(targets: tuple[Any, ...], policy: Policy) -> None:
+    run = context.active()
+    if run is not None:  # outside a run every call is plain: nothing to declare
+        run.decider.declare(targets, policy)
 
 
 frames.hide(activity)

@@ -14,8 +14,11 @@ import sys
 from typing import Any
 
 from .errors import UnsavedResultError
+from .model import Outcome
 
 PROTOCOL = pickle.HIGHEST_PROTOCOL
+_OK, _UNSAVED = Outcome.OK.value, Outcome.UNSAVED.value  # plain strings, as stored
+_ERROR, _REBUILT = Outcome.ERROR.value, Outcome.REBUILT.value
 
 
 def dumps(value: Any) -> bytes:
@@ -32,18 +35,21 @@ loads = pickle.loads
 
 
 def encode_result(value: Any) -> tuple[str, bytes]:
+    """``(outcome, payload)`` of a result: ``ok`` and its pickle, or ``unsaved`` and why."""
     try:
-        return "ok", dumps(value)
+        return _OK, dumps(value)
     except Exception as exc:  # noqa: BLE001 - any failure to save means "unsaved"
         description = (f"{type(value).__module__}.{type(value).__qualname__}", str(exc)[:300])
-        return "unsaved", pickle.dumps(description, PROTOCOL)
+        return _UNSAVED, pickle.dumps(description, PROTOCOL)
 
 
 def encode_exception(exc: BaseException) -> tuple[str, bytes]:
+    """``(outcome, payload)`` of an exception: ``error`` and its pickle, or ``rebuilt`` and
+    what rebuilds it."""
     try:
         data = dumps(exc)
         loads(data)  # an exception whose __init__ takes other arguments than its args fails here
-        return "error", data
+        return _ERROR, data
     except Exception:  # noqa: BLE001 - fall back to a faithful rebuild
         pass
     kind = type(exc)
@@ -54,7 +60,7 @@ def encode_exception(exc: BaseException) -> tuple[str, bytes]:
         "dict": {k: v for k, v in vars(exc).items() if _saveable(v) is not None},
         "message": str(exc),
     }
-    return "rebuilt", pickle.dumps(state, PROTOCOL)
+    return _REBUILT, pickle.dumps(state, PROTOCOL)
 
 
 def _saveable(value: Any) -> Any:

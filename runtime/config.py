@@ -9,7 +9,7 @@
     activities = ["helpers.sync_all"]         # one recorded effect each, like @activity
     idempotency_keys = true                   # HTTP requests carry an Idempotency-Key header
     retry = { max_attempts = 5, initial_interval = 1.0, exceptions = ["ConnectionError"] }
-    store = ".durable"                        # where runs are kept
+    store = ".durable"                        # where runs are kept (a directory, or a URL)
     sync = true                               # fdatasync each commit (power-loss durability)
 """
 
@@ -22,23 +22,24 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UsageError
+from .model import Policy
 
 _POLICY_KEYS = {
-    "pure": "inline",
-    "resources": "resource",
-    "effects": "effect",
-    "values": "value",
-    "activities": "effect",
+    "pure": Policy.INLINE,
+    "resources": Policy.RESOURCE,
+    "effects": Policy.EFFECT,
+    "values": Policy.VALUE,
+    "activities": Policy.EFFECT,
 }
 
 
 @dataclass
 class Config:
-    store: Path = Path(".durable")
+    store: Path | str = Path(".durable")  # a directory, or a URL kept as written
     sync: bool = True
     policies: dict[str, str] = field(default_factory=dict)
     source: Path | None = None
-    retry: Any = None  # a retry.RetryPolicy, the default of every effect
+    retry: dict[str, Any] | None = None  # [tool.durable-python.retry] (retries.default_policy)
     idempotency_keys: bool = False
 
 
@@ -71,45 +72,28 @@ def load(script_dir: Path, store: str | None = None, sync: bool | None = None) -
                 )
             config.policies.update(dict.fromkeys(names, policy))
         if "store" in table:
-            config.store = (pyproject.parent / table["store"]).resolve()
+            config.store = _location(table["store"], pyproject.parent)
         if "sync" in table:
             config.sync = bool(table["sync"])
         if "retry" in table:
-            config.retry = _retry_policy(table["retry"], pyproject)
+            config.retry = table["retry"]
         if "idempotency_keys" in table:
             config.idempotency_keys = bool(table["idempotency_keys"])
     if os.environ.get("DURABLE_PYTHON_STORE"):
-        config.store = Path(os.environ["DURABLE_PYTHON_STORE"])
+        config.store = _location(os.environ["DURABLE_PYTHON_STORE"])
     if os.environ.get("DURABLE_PYTHON_SYNC"):
         config.sync = _truthy(os.environ["DURABLE_PYTHON_SYNC"])
     if os.environ.get("DURABLE_PYTHON_IDEMPOTENCY_KEYS"):
         config.idempotency_keys = _truthy(os.environ["DURABLE_PYTHON_IDEMPOTENCY_KEYS"])
     if store is not None:
-        config.store = Path(store)
+        config.store = _location(store)
     if sync is not None:
         config.sync = sync
-    _apply(config)
     return config
 
 
-def _retry_policy(table: Any, pyproject: Path) -> Any:
-    from . import retries as retry
-
-    where = f"{pyproject}: [tool.durable-python.retry]"
-    if not isinstance(table, dict):
-        raise UsageError(f"{where} must be a table, like retry = {{ max_attempts = 5 }}")
-    try:
-        return retry.policy_from_table(table, where)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-
-
-def _apply(config: Config) -> None:
-    """Options the runtime and integrations read while the script runs (this process is the run's)."""
-    from durable_python.integrations import settings
-
-    settings.send_idempotency_keys = config.idempotency_keys
-    if config.retry is not None:
-        from . import retries
-
-        retries.configure(config.retry)
+def _location(text: str, base: Path | None = None) -> Path | str:
+    """A store location: a URL as written (a path would fold its ``//``), else a path."""
+    if "://" in text:
+        return text
+    return (base / text).resolve() if base is not None else Path(text)

@@ -11,13 +11,16 @@ import sys
 from types import FrameType
 from typing import Any
 
-from .calls import perform
+from .model import Policy
+from .recording import call, perform
+
+_READ = call(Policy.VALUE, "os.environ")
 
 
 class RecordedEnviron(os._Environ):  # type: ignore[name-defined,misc]
     def _read(self, key: str, frame: FrameType) -> str:
         read = super().__getitem__
-        return perform("value", "os.environ", False, frame, (key,), {}, lambda: read(key))
+        return perform(_READ, frame, (key,), {}, lambda: read(key))
 
     def __getitem__(self, key: str) -> str:
         return self._read(key, sys._getframe(1))
@@ -37,7 +40,7 @@ class RecordedEnviron(os._Environ):  # type: ignore[name-defined,misc]
 
 
 def install() -> Any:
-    """Put a recording ``os.environ`` in place; return the original."""
+    """Put a recording ``os.environ`` in place; return the original (to put back)."""
     original = os.environ
     recorded = RecordedEnviron.__new__(RecordedEnviron)
     recorded.__dict__.update(original.__dict__)

@@ -5,6 +5,11 @@ Exit codes follow sysexits.h so they do not collide with a script's own 0, 1, 2 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .model import Divergence
+
 EXIT_MISSING_SCRIPT = 2  # what ``python missing.py`` returns
 EXIT_USAGE = 64  # EX_USAGE: bad command line, unknown run id
 EXIT_DIVERGENCE = 65  # EX_DATAERR: the script no longer matches its journal
@@ -37,9 +42,18 @@ class StoreError(DurablePythonError):
 
 
 class NondeterminismError(DurablePythonError):
-    """On replay the script made a different call than its journal recorded at that point."""
+    """On replay the script made a different call than its journal recorded at that point.
+
+    ``divergence`` says where and how, field by field; the message is its rendering.
+    """
 
     exit_code = EXIT_DIVERGENCE
+
+    def __init__(
+        self, divergence: Divergence, command: str = "durable-python run --new ..."
+    ) -> None:
+        super().__init__(divergence.render(command))
+        self.divergence = divergence
 
 
 class UnsavedResultError(DurablePythonError):

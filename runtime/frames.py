@@ -11,8 +11,9 @@ frames as durable-python's own and take them out (runner.py).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
-from types import CodeType
+from types import CodeType, FrameType
 from typing import Any
 
 MARK = " (hidden from stacklevel, like importlib._bootstrap)"
@@ -35,3 +36,18 @@ def outside(frame: Any) -> Any:
     while frame.f_back is not None and frame.f_code.co_filename.endswith(MARK):
         frame = frame.f_back
     return frame
+
+
+def site_of(frame: FrameType) -> str:
+    """``file:line`` of where ``frame`` is now (a call site in the script)."""
+    return f"{frame.f_code.co_filename}:{frame.f_lineno}"
+
+
+def short_site(site: str) -> str:
+    """``file:line`` relative to the working directory when that is shorter."""
+    path, _, line = site.rpartition(":")
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:
+        relative = path
+    return f"{relative if len(relative) < len(path) else path}:{line}"

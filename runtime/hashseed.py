@@ -10,19 +10,35 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import NoReturn
+
+from . import child
+from .errors import DurablePythonError
 
 HANDOFF = "DURABLE_PYTHON_HANDOFF"
 
 
-def reexec(seed: int, handoff: dict) -> None:
-    """Replace this process by the same command with ``PYTHONHASHSEED=seed``."""
+def reexec(seed: int, handoff: dict) -> NoReturn:
+    """Replace this process by the same command with ``PYTHONHASHSEED=seed``; ``handoff`` is
+    what the new process finds in ``take_handoff``."""
     import json
 
     env = dict(os.environ, PYTHONHASHSEED=str(seed))
     env[HANDOFF] = json.dumps(handoff)
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execve(sys.executable, [sys.executable, "-m", "durable_python", *sys.argv[1:]], env)
+    os.execve(sys.executable, child.command(*sys.argv[1:]), env)
+
+
+def ensure(seed: int) -> None:
+    """Re-exec this command with ``PYTHONHASHSEED=seed`` unless this process already has it
+    (``durable-python replay``: the run's set and dict orders)."""
+    if os.environ.get("PYTHONHASHSEED") == str(seed):
+        os.environ.pop(HANDOFF, None)  # not for the script to see
+        return
+    if HANDOFF in os.environ:
+        raise DurablePythonError(f"could not start a process with hash seed {seed}")
+    reexec(seed, {"user_seed": None})
 
 
 def ensure_seeded() -> None:

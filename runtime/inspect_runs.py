@@ -9,14 +9,14 @@ import sys
 import time
 from typing import Any
 
-from .journal import Entry
-from .store import Run, Store
+from .model import Entry, Outcome, Policy, Run, RunStatus
+from .stores.base import Store
 
 
 def _status(store: Store, run: Run) -> str:
-    if run.status in ("running", "new") and not store.is_live(run.run_id):
+    if run.status in (RunStatus.RUNNING, RunStatus.NEW) and not store.is_live(run.run_id):
         return "crashed"
-    return run.status
+    return run.status.value
 
 
 def _when(timestamp: float) -> str:
@@ -33,7 +33,7 @@ def _script(run: Run) -> str:
 
 
 def list_runs(store: Store, as_json: bool) -> int:
-    runs = store.all_runs()
+    runs = store.runs()
     counts = store.entry_counts() if runs else {}
     rows = []
     for run in runs:
@@ -41,14 +41,14 @@ def list_runs(store: Store, as_json: bool) -> int:
             {
                 "run_id": run.run_id,
                 "script": run.script,
-                "argv": run.argv,
+                "argv": list(run.argv),
                 "status": _status(store, run),
                 "exit_code": run.exit_code,
                 "started": run.created_at,
                 "entries": counts.get(run.run_id, 0),
                 "last_activity": store.last_activity(run),
                 "pid": run.pid,
-                "wake_at": run.wake_at,  # a suspended run's timer (events.py)
+                "wake_at": run.wake_at,  # a suspended run's timer (waiting.py)
                 "waiting_for": run.waiting_for,
             }
         )
@@ -57,7 +57,7 @@ def list_runs(store: Store, as_json: bool) -> int:
             print(json.dumps(row))
         return 0
     if not rows:
-        print(f"no runs in {store.root}", file=sys.stderr)
+        print(f"no runs in {store.location}", file=sys.stderr)
         return 0
     header = ("RUN", "STATUS", "STARTED", "ENTRIES", "LAST ACTIVITY", "SCRIPT")
     table = [header] + [
@@ -67,7 +67,7 @@ def list_runs(store: Store, as_json: bool) -> int:
             + (f" ({r['exit_code']})" if r["exit_code"] not in (None, 0, 75) else "")
             + (
                 f" until {_when(r['wake_at'])}"
-                if r["status"] == "suspended" and r["wake_at"]
+                if r["status"] == RunStatus.SUSPENDED and r["wake_at"]
                 else ""
             ),
             _when(r["started"]),
@@ -88,25 +88,25 @@ def list_runs(store: Store, as_json: bool) -> int:
 
 
 def _summary(entry: Entry) -> str:
-    if entry.policy == "output":
+    if entry.policy == Policy.OUTPUT:
         return repr(entry.payload.decode("utf-8", "replace"))
     try:
         value: Any = pickle.loads(entry.payload) if entry.payload else None
     except Exception:  # noqa: BLE001 - a class that is gone: show the size instead
         return f"<{len(entry.payload or b'')} bytes>"
-    if entry.outcome == "error":
+    if entry.outcome == Outcome.ERROR:
         return f"raised {type(value).__name__}: {value}"
-    if entry.outcome == "rebuilt":
+    if entry.outcome == Outcome.REBUILT:
         return f"raised {value['qualname']}: {value['message']}"
-    if entry.outcome == "unsaved":
+    if entry.outcome == Outcome.UNSAVED:
         return f"unsaved {value[0]} ({value[1]})"
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
 
 
 def show_run(store: Store, run_id: str, as_json: bool) -> int:
-    run = store.require_run(run_id)
-    entries = [Entry(*row) for row in store.load_entries(run, include_attempts=True)]
+    run = store.require(run_id)
+    entries = store.entries(run, attempts=True)
     if as_json:
         for entry in entries:
             print(

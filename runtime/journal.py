@@ -1,7 +1,7 @@
 """The journal of a live run: replay positions per task, and the commit discipline of DESIGN 5.
 
 Recorded entries are served from memory (loaded in one query at start). New entries are
-queued; an effect commits the queue together with its own entry in one segment write
+queued; an effect commits the queue together with its own entry in one write of the store
 before the script goes on. Values and outputs only queue: a background flusher commits them within
 ``FLUSH_INTERVAL`` seconds, and everything left is committed when the run stops.
 """
@@ -14,27 +14,17 @@ import sys
 import threading
 import time
 from collections import deque
-from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING
 
-from . import segments
 from .errors import StoreError
+from .model import Entry, Outcome, Policy
+
+if TYPE_CHECKING:
+    from .recording import Call
+    from .stores.base import JournalWriter
 
 FLUSH_INTERVAL = 0.2
-
-
-class Entry(NamedTuple):
-    task: str
-    seq: int
-    attempt: int
-    policy: str
-    name: str
-    site: str
-    fingerprint: str
-    outcome: str  # "ok", "error", "unsaved" or "rebuilt" (an exception pickle could not hold)
-    payload: bytes | None
-    started: float
-    ended: float
+_OUTPUT, _OK = Policy.OUTPUT.value, Outcome.OK.value  # plain strings: compared per entry
 
 
 def _flush_real_streams() -> None:
@@ -79,17 +69,25 @@ class TaskJournal:
 
     def claim(self, skip_outputs: bool) -> tuple[int, Entry | None]:
         """Take the next seq (past recorded outputs if asked) and the entry recorded there."""
-        seq, recorded = self.seq, self.recorded
-        entry = recorded.get(seq)
         if skip_outputs:
-            while entry is not None and entry.policy == "output":
-                seq += 1
-                entry = recorded.get(seq)
+            seq, entry = self.next_call()
+        else:
+            seq = self.seq
+            entry = self.recorded.get(seq)
         self.seq = seq + 1
         return seq, entry
 
     def peek(self) -> Entry | None:
         return self.recorded.get(self.seq)
+
+    def next_call(self) -> tuple[int, Entry | None]:
+        """The seq and entry of the next recorded call past recorded outputs, not taken."""
+        seq, recorded = self.seq, self.recorded
+        entry = recorded.get(seq)
+        while entry is not None and entry.policy == _OUTPUT:
+            seq += 1
+            entry = recorded.get(seq)
+        return seq, entry
 
     def child(self, kind: str) -> str:
         """The path of the next child task of ``kind`` (deterministic: numbered in start order)."""
@@ -101,9 +99,9 @@ class TaskJournal:
         """Drop a final failed effect from replay so it runs again (fix-and-resume, DESIGN 6)."""
         for seq in sorted(self.recorded, reverse=True):
             entry = self.recorded[seq]
-            if entry.policy == "output":
+            if entry.policy == _OUTPUT:
                 continue
-            if entry.policy == "effect" and entry.outcome != "ok":
+            if entry.policy == Policy.EFFECT and entry.outcome != Outcome.OK:
                 for later in [s for s in self.recorded if s >= seq]:
                     del self.recorded[later]
                 self.last_recorded = max(self.recorded, default=-1)
@@ -114,25 +112,23 @@ class TaskJournal:
 class Journal:
     """Everything recorded and to be recorded for one run in this process."""
 
-    def __init__(self, run_id: str, segment_path: Path, rows: list[tuple], sync: bool) -> None:
+    def __init__(self, run_id: str, entries: list[Entry], writer: JournalWriter) -> None:
         self.run_id = run_id
         by_task: dict[str, dict[int, Entry]] = {}
-        make = Entry._make
-        for row in rows:  # in recording order, so a later attempt of a seq replaces an earlier
-            by_task.setdefault(row[0], {})[row[1]] = make(row)
-        self.tasks = {name: TaskJournal(name, entries) for name, entries in by_task.items()}
+        for entry in entries:  # in recording order, so a later attempt of a seq replaces an earlier
+            by_task.setdefault(entry.task, {})[entry.seq] = entry
+        self.tasks = {name: TaskJournal(name, recorded) for name, recorded in by_task.items()}
         self.main = self.task("main")
-        self.replayed_total = len(rows)
+        self.replayed_total = len(entries)
         self.recorded_count = 0
-        self._segment_path = segment_path
-        self._sync = sync
-        self._writer: segments.SegmentWriter | None = None
+        self._writer = writer
         self._queue: deque[tuple[int, tuple]] = deque()
         self._enqueue_lock = threading.Lock()
         self._enqueued = 0  # tickets handed out
         self._written = 0  # every ticket up to this one is in the segment
         # Lines being written, one per (task, stream), each recorded as one entry at its newline.
         self._open_lines: dict[tuple[str, str], list] = {}
+        self._output_queued = False  # real streams are flushed before output entries commit
         self._write_lock = threading.Lock()
         self._stopping = threading.Event()
         self._flusher: threading.Thread | None = None
@@ -153,24 +149,22 @@ class Journal:
         self,
         task: TaskJournal,
         seq: int,
-        policy: str,
-        name: str,
+        spec: Call,
         site: str,
         fingerprint: str,
         outcome: str,
         payload: bytes | None,
         started: float,
-        commit: bool,
     ) -> None:
-        """Record the outcome of the call that claimed ``seq``; ``commit`` writes it out (and
-        everything queued before it) before returning."""
+        """Record the outcome of the call that claimed ``seq``; a committing ``spec`` writes it
+        out (and everything queued before it) before returning."""
         attempt = task.retry_attempts.pop(seq, 0) if task.retry_attempts else 0
         record = (
-            task.name, seq, attempt, policy, name, site, fingerprint, outcome, payload, started,
-            time.time(),
+            task.name, seq, attempt, spec.policy, spec.name, site, fingerprint, outcome, payload,
+            started, time.time(),
         )  # fmt: skip
         ticket = self._enqueue(record)
-        if commit:
+        if spec.commit:
             self.commit(ticket)
         elif self._flusher is None:
             self._start_flusher()
@@ -201,8 +195,9 @@ class Journal:
         """Queue an open line as an entry (the caller holds the write lock)."""
         task_name, seq, site, pieces, started = self._open_lines.pop(key)
         text = "".join(pieces).encode("utf-8", "surrogatepass")
-        record = (task_name, seq, 0, "output", key[1], site, "", "ok", text, started, time.time())
+        record = (task_name, seq, 0, _OUTPUT, key[1], site, "", _OK, text, started, time.time())
         self._enqueue(record)
+        self._output_queued = True
 
     def commit(self, ticket: int | None = None) -> None:
         """Write every queued entry with one system call (and fdatasync if configured).
@@ -219,18 +214,10 @@ class Journal:
                 records.append(record)
             if not records:
                 return
-            if any(record[3] == "output" for record in records):
+            if self._output_queued:
+                self._output_queued = False
                 _flush_real_streams()  # the text is out before the journal says it was written
-            if self._writer is None:
-                self._writer = segments.SegmentWriter(self._segment_path, self._sync)
-            try:
-                self._writer.write(segments.encode(records))
-            except OSError as exc:
-                raise StoreError(
-                    f"cannot write the journal ({self._segment_path}): {exc.strerror}. The call"
-                    " that just ran may run again when you resume. Free space or fix the store,"
-                    " then run the same command again."
-                ) from exc
+            self._writer.append(records)  # a StoreError says what failed and what to do
             self.recorded_count += len(records)
             self._written = last
         if self._kill_at is not None and self.total_entries >= self._kill_at:
@@ -244,8 +231,7 @@ class Journal:
             for key in list(self._open_lines):  # a last line without its newline
                 self._close_line(key)
         self.commit()
-        if self._writer is not None:
-            self._writer.close()
+        self._writer.close()
 
     def _start_flusher(self) -> None:
         self._flusher = threading.Thread(

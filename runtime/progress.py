@@ -80,9 +80,6 @@ class Progress:
             self.stopping.set()
 
 
-current: Progress | None = None  # the run's progress line, finished before a suspension
-
-
 def start(run_id: str, journal: Journal) -> Progress | None:
     """Start watching a replay, if there is one and stderr is a terminal."""
     stream = sys.__stderr__
@@ -93,8 +90,7 @@ def start(run_id: str, journal: Journal) -> Progress | None:
             return None
     except (OSError, ValueError):
         return None
-    global current
-    progress = current = Progress(run_id, journal, stream)
+    progress = Progress(run_id, journal, stream)
     progress.thread.start()
     return progress
 

@@ -29,10 +29,13 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from . import calls, frames
+from . import clock, context, frames, recording, waiting
+from .errors import UsageError
+from .model import Policy
 
 TIMER = "durable_python.retry"
 
@@ -42,7 +45,6 @@ _scoped: contextvars.ContextVar[tuple[RetryPolicy, ...]] = contextvars.ContextVa
 _inside: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "durable_python_retrying", default=False
 )
-_default: RetryPolicy | None = None
 # While a retried effect runs again: the idempotency key of its first attempt, so that an API
 # that deduplicates sees every attempt as the same request (durable_python.idempotency_key()).
 attempt_key: contextvars.ContextVar[str | None] = contextvars.ContextVar(
@@ -117,7 +119,6 @@ class RetryPolicy:
 
     def __enter__(self) -> RetryPolicy:
         self._tokens.append(_scoped.set((*_scoped.get(), self)))
-        _install_hook()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -157,17 +158,16 @@ class RetryPolicy:
 
         return retried
 
-    # ----- retrying one recorded effect (called by calls.perform) ---------------------------------
+    # ----- retrying one recorded effect (called by recording.perform) -----------------------------
 
     def perform(
         self,
         task: Any,
-        name: str,
-        commit: bool,
+        spec: recording.Call,
         frame: FrameType,
         args: tuple,
         kwargs: dict,
-        call: Callable[[], Any],
+        live: Callable[[], Any],
     ) -> Any:
         failures = 0
         key = None  # the first attempt's idempotency key, kept by the later attempts
@@ -176,17 +176,17 @@ class RetryPolicy:
                 task.retry_attempts[task.seq] = failures
             token, key_token = _inside.set(True), attempt_key.set(key)
             try:
-                return calls.perform("effect", name, commit, frame, args, kwargs, call)
+                return recording.perform(spec, frame, args, kwargs, live)
             except Exception as exc:
                 failures += 1
                 if key is None:
-                    key = f"{calls.journal().run_id}:{task.name}:{task.seq - 1}"
+                    key = f"{context.active().run_id}:{task.name}:{task.seq - 1}"
                 if failures >= self.max_attempts or not self.retries(exc):
                     raise
             finally:
                 _inside.reset(token)
                 attempt_key.reset(key_token)
-            _wait(self, name, failures, frame)
+            _wait(self, spec.name, failures, frame)
 
 
 def retry(
@@ -215,42 +215,29 @@ def retry(
     return policy(function) if function is not None else policy
 
 
+_TIMER = recording.call(Policy.TIMER, TIMER)
+
+
 def _wait(policy: RetryPolicy, name: str, failures: int, frame: FrameType) -> None:
     """The durable wait before attempt ``failures + 1``: a recorded timer."""
     seconds = policy.delay(failures)
-    try:
-        from . import events
-
-        clock, sleep_until = events.clock, events.sleep_until
-    except ImportError:  # pragma: no cover - without the events module: a plain timer
-        clock, sleep_until = time.time, None
-    deadline = calls.perform(
-        "timer", TIMER, True, frame, (name, failures + 1, seconds), {}, lambda: clock() + seconds
+    deadline = recording.perform(
+        _TIMER, frame, (name, failures + 1, seconds), {}, lambda: clock.now() + seconds
     )
-    if sleep_until is not None:
-        sleep_until(deadline, seconds, TIMER, frame, time.sleep)
-        return
-    task = calls.current_task()
-    remaining = deadline - clock()
-    if remaining > 0 and (task is None or not task.replaying):
-        time.sleep(min(remaining, seconds))
+    waiting.sleep_until(deadline, seconds, TIMER, frame, time.sleep)
 
 
-def policy_for(name: str) -> RetryPolicy | None:
+def policy_for(run: context.RunContext, name: str) -> RetryPolicy | None:
     """The retry policy of a recorded effect named ``name`` made here, if any."""
     if _inside.get():
         return None
     for policy in reversed(_scoped.get()):
         if policy.covers(name):
             return policy
-    if _default is not None and _default.covers(name):
-        return _default
+    default = run.retry_default
+    if default is not None and default.covers(name):
+        return default
     return None
-
-
-def _install_hook() -> None:
-    if calls.retry_policy_for is None:
-        calls.retry_policy_for = policy_for
 
 
 _KEYS = {
@@ -286,12 +273,17 @@ def policy_from_table(table: dict[str, Any], where: str) -> RetryPolicy:
         raise ValueError(f"{where}: {exc}") from None
 
 
-def configure(policy: RetryPolicy | None) -> None:
-    """Make ``policy`` the default for every recorded effect (``None``: no default)."""
-    global _default
-    _default = policy
-    if policy is not None:
-        _install_hook()
+def default_policy(table: dict[str, Any] | None, pyproject: Path | None) -> RetryPolicy | None:
+    """The policy of ``[tool.durable-python.retry]``, the default of every effect of a run."""
+    if table is None:
+        return None
+    where = f"{pyproject}: [tool.durable-python.retry]"
+    if not isinstance(table, dict):
+        raise UsageError(f"{where} must be a table, like retry = {{ max_attempts = 5 }}")
+    try:
+        return policy_from_table(table, where)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 frames.hide(RetryPolicy.__call__, RetryPolicy.perform, _wait)

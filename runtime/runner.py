@@ -11,11 +11,11 @@ import builtins
 import importlib.machinery
 import os
 import sys
-from types import CodeType, ModuleType, TracebackType
+from types import CodeType, FrameType, ModuleType, TracebackType
 
 from durable_python.transpiler import importer, load_code
 
-from . import hot
+from . import resolver
 
 _OWN_DIRS = tuple(
     os.path.join(os.path.dirname(os.path.realpath(p)), "") for p in (__file__, importer.__file__)
@@ -28,9 +28,10 @@ def script_code(path: str) -> CodeType:
         return load_code(f.read(), path)
 
 
-def prepare_main(path: str, argv: list[str]) -> ModuleType:
-    """Set up interpreter state for running ``path`` as the main module, and return that module."""
-    builtins.__dp__ = hot.resolve
+def prepare_main(path: str, argv: list[str], executing: FrameType) -> ModuleType:
+    """Set up interpreter state for running ``path`` as the main module, and return that module;
+    ``executing`` is the frame that will ``exec`` the script's code."""
+    builtins.__dp__ = resolver.resolve
     main = ModuleType("__main__")
     main.__file__ = path
     main.__cached__ = None
@@ -42,14 +43,15 @@ def prepare_main(path: str, argv: list[str]) -> ModuleType:
     script_dir = os.path.dirname(os.path.realpath(path))
     sys.path[0:1] = [script_dir]
     importer.install(script_dir)
-    _make_room_for_own_frames()
+    _make_room_for_own_frames(executing)
     return main
 
 
-def _make_room_for_own_frames() -> None:
-    """Raise the recursion limit by the frames durable-python itself has on the stack, so the
-    script gets as deep as under plain Python (and a RecursionError reads the same)."""
-    depth, frame = 0, sys._getframe()
+def _make_room_for_own_frames(executing: FrameType) -> None:
+    """Raise the recursion limit by the frames durable-python itself has on the stack below the
+    script's, so the script gets as deep as under plain Python (and a RecursionError reads the
+    same). ``exec`` itself and the code it evaluates take one level each as well."""
+    depth, frame = 2, executing
     while frame is not None:
         depth, frame = depth + 1, frame.f_back
     sys.setrecursionlimit(sys.getrecursionlimit() + depth)

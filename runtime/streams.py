@@ -10,8 +10,11 @@ from __future__ import annotations
 import sys
 from typing import Any, TextIO
 
-from . import calls
+from . import context, frames, recording
 from .journal import TaskJournal
+from .model import Policy
+
+_OUTPUT = Policy.OUTPUT.value
 
 
 class OutputOnce:
@@ -22,7 +25,7 @@ class OutputOnce:
         self._name = name
 
     def write(self, text: str) -> int:
-        task = calls.current_task()
+        task = recording.current_task()
         if task is None:
             return self._stream.write(text)
         if task.replaying or self._name in task.lines_replaying:
@@ -31,7 +34,8 @@ class OutputOnce:
             if task.peek() is not None:  # new output amid replay: show it, nowhere to record it
                 return self._stream.write(text)
         written = self._stream.write(text)
-        calls.journal().record_output(task, self._name, calls.site_of(sys._getframe(1)), text)
+        site = frames.site_of(sys._getframe(1))
+        context.active().journal.record_output(task, self._name, site, text)
         return written
 
     def _skip_replayed(self, task: TaskJournal, text: str) -> bool:
@@ -40,7 +44,7 @@ class OutputOnce:
         inside = task.lines_replaying
         if self._name not in inside:
             entry = task.peek()
-            if entry is None or entry.policy != "output" or entry.name != self._name:
+            if entry is None or entry.policy != _OUTPUT or entry.name != self._name:
                 return False
             task.seq += 1
             inside.add(self._name)
@@ -60,7 +64,7 @@ class OutputOnce:
 
 
 def install() -> tuple[TextIO, TextIO]:
-    """Wrap ``sys.stdout``/``sys.stderr``; return the originals."""
+    """Wrap ``sys.stdout``/``sys.stderr``; return the originals (to put back)."""
     originals = sys.stdout, sys.stderr
     sys.stdout = OutputOnce(sys.stdout, "sys.stdout")  # type: ignore[assignment]
     sys.stderr = OutputOnce(sys.stderr, "sys.stderr")  # type: ignore[assignment]

@@ -169,8 +169,8 @@ def run_with_crashes(
     execution's working directory (default: an empty one). ``hash_seed``: the ``PYTHONHASHSEED``
     of the run (default: random).
     """
-    from .journal import Entry
-    from .store import Store
+    from .model import Entry
+    from .stores import open_store
 
     script_path = os.path.abspath(script)
     if not os.path.isfile(script_path):
@@ -182,7 +182,7 @@ def run_with_crashes(
             shutil.copytree(workdir, work, symlinks=True)
         else:
             work.mkdir()
-        store = Store(scratch / "store")
+        store = open_store(scratch / "store")
         environment = _environment(env, hash_seed)
         command = [
             sys.executable,
@@ -190,7 +190,7 @@ def run_with_crashes(
             "durable_python",
             "run",
             "--store",
-            str(store.root),
+            store.location,
             script_path,
             *args,
         ]
@@ -262,10 +262,10 @@ def _environment(env: dict[str, str] | None, hash_seed: int | None) -> dict[str,
 
 
 def _journal_rows(store: Any) -> list[tuple]:
-    runs = store.live_runs()
+    runs = store.runs()  # a scratch store is never folded: its live runs, read from their segments
     if not runs:
         return []
-    return store.load_entries(runs[-1])
+    return store.entries(runs[-1])
 
 
 def _split_stderr(text: str, exit_code: int) -> tuple[str, str]:
@@ -283,7 +283,7 @@ def _split_stderr(text: str, exit_code: int) -> tuple[str, str]:
 
 def _describe(entry: Any) -> str:
     from .argdiff import recorded_call
-    from .calls import short_site
+    from .frames import short_site
 
     return (
         f"{entry.task}/{entry.seq}: {entry.policy}"

@@ -24,18 +24,14 @@ where a run has one, and still records it, so that runs stay replayable by a ver
 from __future__ import annotations
 
 import sys
-import weakref
 from types import FrameType
 
-from . import argdiff, calls
+from . import argdiff, context, recording
 from .fingerprint import fingerprint
-from .journal import Entry, Journal, TaskJournal
+from .model import Entry, Policy
 
-MARKER = "marker"
 NAME = "durable_python.patched"
-
-# Change ids each task has seen, per journal (one journal per process in practice).
-_seen: weakref.WeakKeyDictionary[Journal, dict[str, set[str]]] = weakref.WeakKeyDictionary()
+_MARKER = recording.call(Policy.MARKER, NAME, commit=False)
 
 
 def patched(change_id: str) -> bool:
@@ -53,37 +49,26 @@ def deprecate_patch(change_id: str) -> None:
 def _marker(change_id: str, frame: FrameType) -> bool:
     if not isinstance(change_id, str) or not change_id:
         raise TypeError("a change id is a non-empty string, like patched('fee-v2')")
-    task = calls.current_task()
+    task = recording.current_task()
     if task is None:  # not under durable-python, or inside an effect: the new code
         return True
-    journal = calls.journal()
-    seen = _seen.setdefault(journal, {}).setdefault(task.name, set())
+    seen = context.active().patches_seen.setdefault(task.name, set())
     if change_id in seen:
         return True
-    upcoming = _next_call(task)
+    _, upcoming = task.next_call()
     if upcoming is not None and not _is_marker(upcoming, change_id):
         return False  # an older run: it made another call here, not the marker
     if upcoming is None and task.replaying:
         return False  # a gap: the call recorded here was not a marker either
     # The marker is next (replay takes it) or this is the frontier (the marker is recorded).
-    calls.perform(MARKER, NAME, False, frame, (change_id,), {}, lambda: True)
+    recording.perform(_MARKER, frame, (change_id,), {}, lambda: True)
     seen.add(change_id)
     return True
 
 
-def _next_call(task: TaskJournal) -> Entry | None:
-    """The next recorded entry of ``task`` that is not output, without taking it."""
-    seq, recorded = task.seq, task.recorded
-    entry = recorded.get(seq)
-    while entry is not None and entry.policy == "output":
-        seq += 1
-        entry = recorded.get(seq)
-    return entry
-
-
 def _is_marker(entry: Entry, change_id: str) -> bool:
     return (
-        entry.policy == MARKER
+        entry.policy == Policy.MARKER
         and entry.name == NAME
         and argdiff.same(entry.fingerprint, fingerprint((change_id,), {}))
     )

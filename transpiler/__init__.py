@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import codecs
 import importlib.util
+import marshal
 import re
 import warnings
 from types import CodeType
@@ -107,7 +108,11 @@ def load_code(source_bytes: bytes, filename: str, *, warn_again: bool = True) ->
     if cached is None:
         code, warned = _compile(decode(source_bytes, filename), filename)
         cache.store(key, code, warned)
-        return code
+        # What the next start unmarshals from the cache: marshal rebuilds a frozenset constant
+        # by inserting its elements in the order they were written, which can lay it out (and
+        # so iterate it) differently than the compiler did. A run first started with a cold
+        # cache and resumed with a warm one must see the same set orders.
+        return marshal.loads(marshal.dumps(code))
     code, warned = cached
     if warned and warn_again:
         _compile_like_python(decode(source_bytes, filename), filename)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import textwrap
 import time
+from dataclasses import replace
 
 from durable_python.errors import EXIT_USAGE
 
-from . import add_store_option, store_from
+from . import add_store_option
 
 PARSER = {
     "help": "cancel a run (a live one gets durable_python.Cancelled raised)",
@@ -46,51 +46,51 @@ def _say(message: str) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
-    from durable_python import events, worker
+    from durable_python import worker
     from durable_python.errors import EXIT_CANCELLED
-    from durable_python.store import FINAL
+    from durable_python.model import FINAL, RunStatus
+    from durable_python.stores import configured_store
+    from durable_python.stores.base import CLAIM_WAIT
 
-    store = store_from(args)
-    run = store.require_run(args.run_id)
-    if run.status == "cancelled":
+    store = configured_store(args.store)
+    run = store.require(args.run_id)
+    if run.status == RunStatus.CANCELLED:
         _say(f"run {run.run_id} is already cancelled")
         return 0
     if run.status in FINAL:
         _say(f"run {run.run_id} already {run.status}; it cannot be cancelled")
         return EXIT_USAGE
-    marker = events.cancel_marker(store, run.run_id)
-    marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.write_text(str(time.time()))
-    events.notify_worker(store, run.run_id)
-    lock_fd = store.claim_when_free(run.run_id)
-    if lock_fd is None:  # a process executes it: tell it (the marker alone is seen at its waits)
-        live = store.read_meta(run.run_id)
-        if live is not None and live.pid:
-            try:
-                os.kill(live.pid, events.CANCEL_SIGNAL)
-            except (ProcessLookupError, PermissionError):
-                pass
+    store.request_cancel(run.run_id)  # a live process is told at once
+    claim = store.claim(run.run_id, wait=CLAIM_WAIT)
+    if claim is None:  # a process executes it
         _say(f"cancelling run {run.run_id}: Cancelled is raised at its next recorded call")
         if not args.wait:
             return 0
         while store.is_live(run.run_id):
             time.sleep(0.05)
-        final = store.find_run(run.run_id)
+        final = store.find(run.run_id)
         _say(f"run {run.run_id} stopped: {final.status if final else 'gone'}")
         return 0
-    fresh = store.read_meta(run.run_id)
+    fresh = store.read(run.run_id)
     if fresh is None or fresh.status in FINAL:
-        os.close(lock_fd)
-        marker.unlink(missing_ok=True)
+        claim.release()
+        store.clear_cancel(run.run_id)
         _say(f"run {run.run_id} has just finished; nothing to cancel")
         return 0
     if args.compensate:
-        worker.exec_run(store, fresh, lock_fd)
-    fresh.status, fresh.exit_code = "cancelled", EXIT_CANCELLED
-    fresh.error, fresh.wake_at, fresh.waiting_for, fresh.pid = "cancelled", None, None, None
-    store.write_meta(fresh)
-    marker.unlink(missing_ok=True)
-    os.close(lock_fd)
-    store.fold_in_background()
+        worker.exec_run(store, fresh, claim)
+    fresh = replace(
+        fresh,
+        status=RunStatus.CANCELLED,
+        exit_code=EXIT_CANCELLED,
+        error="cancelled",
+        wake_at=None,
+        waiting_for=None,
+        pid=None,
+    )
+    store.save(fresh)
+    store.clear_cancel(run.run_id)
+    claim.release()
+    store.stopped(fresh)
     _say(f"run {run.run_id} cancelled (it had no process: nothing ran)")
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from . import add_store_option, store_from
+from . import add_store_option
 
 PARSER = {
     "help": "fold stopped runs' journal segments into the store's DuckDB (automatic)",
@@ -18,5 +18,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
-    store_from(args).fold()
+    from durable_python.stores import configured_store
+
+    configured_store(args.store).compact()
     return 0

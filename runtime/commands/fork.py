@@ -10,7 +10,7 @@ import sys
 
 from durable_python.errors import UsageError
 
-from . import add_store_option, store_from
+from . import add_store_option
 
 PARSER = {
     "help": "start a new run that replays the first SEQ entries of RUN, then goes on live",
@@ -50,15 +50,15 @@ def _cut(at: str) -> tuple[str, int]:
 
 
 def execute(args: argparse.Namespace) -> int:
-    from durable_python import segments
-    from durable_python.journal import Entry
+    from durable_python import child
+    from durable_python.model import Run, RunStatus
     from durable_python.session import say
-    from durable_python.store import Run
+    from durable_python.stores import configured_store
 
-    store = store_from(args)
-    source = store.require_run(args.run_id)
+    store = configured_store(args.store)
+    source = store.require(args.run_id)
     task, seq = _cut(args.at)
-    entries = [Entry(*row) for row in store.load_entries(source)]
+    entries = store.entries(source)
     in_task = [e for e in entries if e.task == task]
     if not in_task and seq > 0:
         tasks = sorted({e.task for e in entries}) or ["main"]
@@ -84,38 +84,28 @@ def execute(args: argparse.Namespace) -> int:
         run_id=secrets.token_hex(6),
         script=source.script,
         source_hash=source.source_hash,
-        argv=list(source.argv),
+        argv=source.argv,
         cwd=source.cwd,
         hash_seed=source.hash_seed,
         random_seed=source.random_seed,
-        status="running",  # unfinished, with no process: the next start resumes it
+        status=RunStatus.RUNNING,  # unfinished, with no process: the next start resumes it
     )
     store.ensure()
-    lock_fd = store.claim(fork.run_id)  # so that no fold moves it half made
+    claim = store.create(fork)  # held until its journal is written: no fold moves it half made
     try:
-        store.write_meta(fork)
         if kept:
-            writer = segments.SegmentWriter(store.new_segment_path(fork.run_id), sync=True)
+            writer = store.writer(claim, sync=True)
             try:
-                writer.write(segments.encode([tuple(e) for e in kept]))
+                writer.append([tuple(e) for e in kept])
             finally:
                 writer.close()
     finally:
-        if lock_fd is not None:
-            os.close(lock_fd)
+        claim.release()
     cwd = source.cwd if os.path.isdir(source.cwd) else os.getcwd()
-    command = [
-        sys.executable,
-        "-m",
-        "durable_python",
-        "run",
-        "--store",
-        str(store.root),
-        "--run-id",
-        fork.run_id,
-        source.argv[0] if os.path.isfile(os.path.join(cwd, source.argv[0])) else source.script,
-        *source.argv[1:],
-    ]
+    script = source.argv[0] if os.path.isfile(os.path.join(cwd, source.argv[0])) else source.script
+    command = child.command(
+        "run", "--store", store.location, "--run-id", fork.run_id, script, *source.argv[1:]
+    )
     say(
         f"forked run {source.run_id} at {task}/{seq} as run {fork.run_id}"
         f" ({len(kept)} of {len(entries)} entries kept)"
@@ -127,5 +117,5 @@ def execute(args: argparse.Namespace) -> int:
     sys.stdout.flush()
     sys.stderr.flush()
     os.chdir(cwd)
-    os.execv(sys.executable, command)
+    os.execv(command[0], command)
     return 0  # not reached

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 import textwrap
 
-from . import add_store_option, store_from
+from . import add_store_option
 
 PARSER = {
     "help": "delete finished runs older than their retention (completed 7 days, failed 30)",
@@ -41,50 +40,38 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
-    import os
+    from durable_python import clock
+    from durable_python.model import RunStatus
+    from durable_python.stores import configured_store
 
-    from durable_python import events
-
-    store = store_from(args)
+    store = configured_store(args.store)
     keep = {
-        "completed": args.completed_days * DAY,
-        "failed": args.failed_days * DAY,
-        "cancelled": args.cancelled_days * DAY,
+        RunStatus.COMPLETED: args.completed_days * DAY,
+        RunStatus.FAILED: args.failed_days * DAY,
+        RunStatus.CANCELLED: args.cancelled_days * DAY,
     }
-    now = events.clock()
+    now = clock.now()
     old = [
         run
-        for run in store.all_runs()
+        for run in store.runs()
         if run.status in keep and now - run.updated_at > keep[run.status]
     ]
-    pruned = []
-    if old and not args.dry_run:
-        with store.session() as db:
-            for run in old:
-                directory = store.live / run.run_id
-                lock_fd = store.claim(run.run_id) if directory.is_dir() else None
-                if directory.is_dir() and lock_fd is None:
-                    continue  # a process has it (resumed after a fix): not finished after all
-                try:
-                    db.execute("DELETE FROM entries WHERE run_id=?", (run.run_id,))
-                    db.execute("DELETE FROM runs WHERE run_id=?", (run.run_id,))
-                    shutil.rmtree(directory, ignore_errors=True)
-                    (events.wake_dir(store) / run.run_id).unlink(missing_ok=True)
-                finally:
-                    if lock_fd is not None:
-                        os.close(lock_fd)
-                pruned.append(run)
-            if pruned:
-                db.execute("CHECKPOINT")
-    else:
+    if args.dry_run:
         pruned = old
+    else:
+        deleted = set(store.delete([run.run_id for run in old]))
+        pruned = [run for run in old if run.run_id in deleted]
     verb = "would delete" if args.dry_run else "deleted"
     for run in pruned:
         if args.json:
-            print(json.dumps({"run_id": run.run_id, "status": run.status, "ended": run.updated_at}))
+            print(
+                json.dumps(
+                    {"run_id": run.run_id, "status": run.status.value, "ended": run.updated_at}
+                )
+            )
         else:
             print(f"{verb} {run.run_id}  {run.status}  {' '.join(run.argv)}")
     counts = {s: sum(r.status == s for r in pruned) for s in keep}
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "no runs"
-    print(f"durable-python: prune {verb} {summary} in {store.root}", file=sys.stderr)
+    print(f"durable-python: prune {verb} {summary} in {store.location}", file=sys.stderr)
     return 0

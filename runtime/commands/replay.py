@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import add_store_option, store_from
+from . import add_store_option
 
 PARSER = {
     "help": "replay a run's journal against the current code, executing nothing",
@@ -37,13 +37,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
-    from durable_python.replay_check import ensure_hash_seed, replay_run
+    from durable_python import hashseed
+    from durable_python.replay_check import replay_run
+    from durable_python.stores import configured_store
 
-    store = store_from(args)
-    run = store.read_meta(args.run_id)  # an unfinished run by its full id: no DuckDB needed
+    store = configured_store(args.store)
+    run = store.read(args.run_id)  # by its full id: the local store reads no DuckDB for a live run
     if run is None:
-        run = store.require_run(args.run_id)
-    ensure_hash_seed(run.hash_seed)
+        run = store.require(args.run_id)
+    hashseed.ensure(run.hash_seed)
     verdict = replay_run(store, run, args.script, args.timeout)
     out = sys.__stdout__
     if args.json:

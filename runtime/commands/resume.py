@@ -8,7 +8,7 @@ import textwrap
 
 from durable_python.errors import EXIT_SUSPENDED, UsageError
 
-from . import add_store_option, store_from
+from . import add_store_option
 
 PARSER = {
     "help": "resume a run now, or every due run once (--due, for cron)",
@@ -40,9 +40,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def execute(args: argparse.Namespace) -> int:
     from durable_python import worker
-    from durable_python.store import FINAL
+    from durable_python.model import FINAL
+    from durable_python.stores import configured_store
+    from durable_python.stores.base import CLAIM_WAIT
 
-    store = store_from(args)
+    store = configured_store(args.store)
     if args.due == (args.run_id is not None):
         raise UsageError("give either a RUN to resume or --due, like: durable-python resume --due")
     if args.due:
@@ -52,7 +54,7 @@ def execute(args: argparse.Namespace) -> int:
             if code not in (0, EXIT_SUSPENDED):
                 worker.say(f"run {run_id} stopped with exit code {code}")
         return 0
-    run = store.require_run(args.run_id)
+    run = store.require(args.run_id)
     if run.status in FINAL:
         print(
             f"durable-python: run {run.run_id} already {run.status} (exit code {run.exit_code});"
@@ -60,16 +62,14 @@ def execute(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return run.exit_code or 0
-    lock_fd = store.claim_when_free(run.run_id)
-    if lock_fd is None:
+    claim = store.claim(run.run_id, wait=CLAIM_WAIT)
+    if claim is None:
         raise UsageError(f"run {run.run_id} is running now in process {run.pid}; nothing to do")
-    fresh = store.read_meta(run.run_id)
+    fresh = store.read(run.run_id)
     if fresh is None or fresh.status in FINAL:
-        import os
-
-        os.close(lock_fd)
+        claim.release()
         print(f"durable-python: run {run.run_id} has just finished", file=sys.stderr)
         return 0
     extra = [] if args.suspend is None else ["--suspend" if args.suspend else "--no-suspend"]
-    worker.exec_run(store, fresh, lock_fd, extra)
+    worker.exec_run(store, fresh, claim, extra)
     return 0  # not reached

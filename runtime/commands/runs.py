@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from . import add_store_option, store_from
+from . import add_store_option
 
 PARSER = {
     "help": "list the runs in the store (live ones too)",
@@ -20,5 +20,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def execute(args: argparse.Namespace) -> int:
     from durable_python.inspect_runs import list_runs
+    from durable_python.stores import configured_store
 
-    return list_runs(store_from(args), args.json)
+    return list_runs(configured_store(args.store), args.json)

@@ -10,7 +10,7 @@ import textwrap
 
 from durable_python.errors import UsageError
 
-from . import add_store_option, store_from
+from . import add_store_option
 
 PARSER = {
     "help": "send an event to a run (durable_python.wait_for_event receives it)",
@@ -38,7 +38,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
-    from durable_python.events import send_event
+    from durable_python.model import RunStatus
+    from durable_python.stores import configured_store
+    from durable_python.waiting import send_event
 
     text = sys.stdin.read() if args.payload == "-" else args.payload
     try:
@@ -48,7 +50,7 @@ def execute(args: argparse.Namespace) -> int:
             f"the payload is not JSON ({exc}); quote a string as JSON, like '\"yes\"'"
         ) from None
     event_id, new, run = send_event(
-        store_from(args), args.run_id, args.name, payload, args.event_id
+        configured_store(args.store), args.run_id, args.name, payload, args.event_id
     )
     if not new:
         print(
@@ -58,7 +60,9 @@ def execute(args: argparse.Namespace) -> int:
         )
     else:
         where = (
-            "it is suspended; the worker resumes it" if run.status == "suspended" else run.status
+            "it is suspended; the worker resumes it"
+            if run.status == RunStatus.SUSPENDED
+            else run.status
         )
         print(
             f"durable-python: sent {args.name!r} (id {event_id}) to run {run.run_id} ({where})",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from . import add_store_option, store_from
+from . import add_store_option
 
 PARSER = {
     "help": "show a run's journal as a timeline",
@@ -21,5 +21,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def execute(args: argparse.Namespace) -> int:
     from durable_python.inspect_runs import show_run
+    from durable_python.stores import configured_store
 
-    return show_run(store_from(args), args.run_id, args.json)
+    return show_run(configured_store(args.store), args.run_id, args.json)

@@ -11,8 +11,16 @@ import sys
 import time
 import traceback
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from durable_python import child
+from durable_python.model import FINAL
 
 from . import add_store_option
+
+if TYPE_CHECKING:
+    from durable_python.model import Run
+    from durable_python.stores.base import Store
 
 PARSER = {
     "help": "on every save of a script, replay its runs against the new code",
@@ -58,14 +66,13 @@ def say(text: str = "") -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
-    from durable_python import config
-    from durable_python.store import Store
+    from durable_python.stores import configured_store
 
     path = os.path.abspath(args.script)
     if not os.path.isfile(path):
         print(f"durable-python: can't open file {path!r}: no such file", file=sys.stderr)
         return 2
-    store = Store(config.load(Path(path).parent, args.store).store)
+    store = configured_store(args.store, Path(path).parent)
     shown = os.path.relpath(path)
     if args.once:
         return 65 if _check(store, path, shown, args, "checking") else 0
@@ -73,7 +80,7 @@ def execute(args: argparse.Namespace) -> int:
 
     changes = watchfiles.watch(
         os.path.dirname(path),
-        watch_filter=_SourceFilter(store.root),
+        watch_filter=_SourceFilter(store.location),
         rust_timeout=500,
         yield_on_timeout=True,
         raise_interrupt=False,
@@ -96,18 +103,18 @@ def execute(args: argparse.Namespace) -> int:
 class _SourceFilter:
     """Python files, outside the store and the usual tool directories."""
 
-    def __init__(self, store_root: Path) -> None:
+    def __init__(self, store_location: str) -> None:
         import watchfiles
 
         self._python = watchfiles.PythonFilter()
-        self._store = os.path.join(str(store_root), "")
+        self._store = os.path.join(store_location, "")
 
     def __call__(self, change: object, path: str) -> bool:
         return not path.startswith(self._store) and self._python(change, path)
 
 
 def _check(
-    store: object,
+    store: Store,
     path: str,
     shown: str,
     args: argparse.Namespace,
@@ -120,24 +127,29 @@ def _check(
         return False
     runs = _runs_of(store, path, args.last)
     if not runs:
-        say(f"  no runs of {shown} in {store.root} yet")
+        say(f"  no runs of {shown} in {store.location} yet")
     verdicts = _replay_all(store, path, runs, args.timeout)
     diverged = 0
     for run, verdict in zip(runs, verdicts, strict=True):
-        state = "unfinished" if run.status not in ("completed", "cancelled") else run.status
+        state = "unfinished" if run.status not in FINAL else run.status
         say(f"  run {run.run_id} ({state}): {verdict['summary']}")
         if verdict["status"] != "clean":
             diverged += verdict["status"] == "diverged"
-            for line in verdict.get("detail", "").splitlines():
-                if line.startswith(("  recorded at", "  attempted now", "    argument")):
-                    say(f"    {line.strip()}")
+            divergence = verdict.get("divergence")
+            if divergence:  # the fields of a model.Divergence
+                say(
+                    f"    recorded at {divergence['task']}/{divergence['seq']}: {divergence['recorded']}"
+                )
+                say(f"    attempted now: {divergence['attempted']}")
+                for line in divergence["argument_diff"]:
+                    say(f"    {line}")
     if runs:
         clean = sum(v["status"] == "clean" for v in verdicts)
         say(f"  {len(runs)} run(s): {clean} replay cleanly, {len(runs) - clean} do not")
     if args.run:
-        command = [sys.executable, "-m", "durable_python", "run", "--store", str(store.root)]
+        command = child.command("run", "--store", store.location, path, *args.args)
         say(f"  running {shown} {' '.join(args.args)}".rstrip())
-        done = subprocess.run([*command, path, *args.args], stdin=subprocess.DEVNULL)
+        done = subprocess.run(command, stdin=subprocess.DEVNULL)
         say(f"  {shown} exited with {done.returncode}")
     return diverged > 0
 
@@ -165,32 +177,27 @@ def _compiles(path: str, shown: str, changed: list[str]) -> bool:
     return True
 
 
-def _runs_of(store: object, path: str, last: int) -> list:
-    from durable_python.store import FINAL
-
-    runs = [r for r in store.all_runs() if r.script == path]
+def _runs_of(store: Store, path: str, last: int) -> list[Run]:
+    runs = [r for r in store.runs() if r.script == path]
     unfinished = [r for r in runs if r.status not in FINAL]
     finished = sorted((r for r in runs if r.status in FINAL), key=lambda r: r.created_at)
     return unfinished + finished[-last:] if last > 0 else unfinished
 
 
-def _replay_all(store: object, path: str, runs: list, timeout: float) -> list[dict]:
-    def replay(run: object) -> dict:
+def _replay_all(store: Store, path: str, runs: list[Run], timeout: float) -> list[dict]:
+    def replay(run: Run) -> dict:
         env = dict(os.environ, PYTHONHASHSEED=str(run.hash_seed))  # no re-exec needed
-        command = [
-            sys.executable,
-            "-m",
-            "durable_python",
+        command = child.command(
             "replay",
             run.run_id,
             "--store",
-            str(store.root),
+            store.location,
             "--script",
             path,
             "--json",
             "--timeout",
             str(timeout),
-        ]
+        )
         try:
             done = subprocess.run(
                 command,

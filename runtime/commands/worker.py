@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import textwrap
 
-from . import add_store_option, store_from
+from . import add_store_option
 
 PARSER = {
     "help": "resume suspended runs when due, and runs whose process died (long-running)",
@@ -42,6 +42,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
+    from durable_python.stores import configured_store
     from durable_python.worker import Worker
 
-    return Worker(store_from(args), max(1, args.max_parallel), max(0.05, args.poll)).serve()
+    store = configured_store(args.store)
+    return Worker(store, max(1, args.max_parallel), max(0.05, args.poll)).serve()

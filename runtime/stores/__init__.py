@@ -1,1 +1,42 @@
-"""Stores: where runs, journals and events are kept (see base.py for the interface)."""
+"""Stores: where runs, journals and events are kept (see base.py for the interface).
+
+``open_store`` picks the implementation from the location: a directory is a ``LocalStore``.
+Everything else gets its store from here, so a new kind of store is one module and one line.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from durable_python.errors import UsageError
+
+if TYPE_CHECKING:
+    from .base import Store
+
+_POSTGRESQL = ("postgresql://", "postgres://")
+
+
+def open_store(location: str | os.PathLike[str]) -> Store:
+    """The store at ``location``: a directory path, or (later) a ``postgresql://`` URL."""
+    text = os.fspath(location)
+    if text.startswith(_POSTGRESQL):
+        parts = urlsplit(text)
+        shown = f"{parts.scheme}://{parts.hostname or ''}{parts.path}"  # no user or password
+        raise UsageError(
+            f"PostgreSQL stores ({shown}) are not available yet in this version of"
+            " durable-python. Use a store directory: --store DIR (default .durable)."
+        )
+    from .local import LocalStore
+
+    return LocalStore(Path(text))
+
+
+def configured_store(option: str | None = None, near: Path | None = None) -> Store:
+    """The store the command line ``option``, ``DURABLE_PYTHON_STORE`` or the nearest
+    pyproject.toml (searched from ``near``, default the working directory) points at."""
+    from durable_python import config
+
+    return open_store(config.load(near or Path.cwd(), option).store)

@@ -9,16 +9,35 @@ A run is executed only under a ``Claim``: the exclusive right to execute it, hel
 re-exec, a worker starting a run) through ``handoff()`` and ``adopt()``. Journal entries are
 appended through the ``JournalWriter`` of a claim, one durable write per ``append``; what is
 stored is each entry's fields as a plain tuple (pickling named tuples costs a hundred times more).
+
+A store records the ``JOURNAL_FORMAT`` it was written in and refuses to read another one with the
+single ``StoreError`` of ``wrong_format``.
 """
 
 from __future__ import annotations
 
+import signal
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
-from durable_python.model import Entry, Event, Run
+from durable_python.errors import StoreError, UsageError
+from durable_python.model import JOURNAL_FORMAT, Entry, Event, Run
+
+CLAIM_WAIT = 5.0  # seconds a command waits for a claim that upkeep or a hand-over holds briefly
+# Sent to the process executing a run when a cancel is requested: the run installs a handler
+# that reads ``cancel_requested``; ignored by default, so harmless to a process that is not a run.
+CANCEL_SIGNAL = signal.SIGURG
+
+
+def wrong_format(where: str, found: int) -> StoreError:
+    """The error for journal data (a store, a segment) written in another journal format."""
+    return StoreError(
+        f"{where} was written in journal format {found}, but this durable-python reads format"
+        f" {JOURNAL_FORMAT}. Finish or prune those runs with the durable-python version that"
+        " wrote them, or use a new store with --store DIR."
+    )
 
 
 class Claim(ABC):
@@ -28,7 +47,16 @@ class Claim(ABC):
 
     @abstractmethod
     def handoff(self) -> dict[str, Any]:
-        """JSON-able state that lets a child process ``adopt`` this claim (it stays held)."""
+        """JSON-able state that lets a child process ``adopt`` this claim (it stays held).
+
+        The child is this process after ``exec``, or one it starts passing it ``descriptors()``.
+        From then on ``release`` only lets go of this process's share: the claim stays with the
+        process that adopts it.
+        """
+
+    def descriptors(self) -> tuple[int, ...]:
+        """File descriptors a child process must inherit to adopt the claim (none by default)."""
+        return ()
 
     @abstractmethod
     def release(self) -> None:
@@ -103,21 +131,40 @@ class Store(ABC):
     def runs(self) -> list[Run]:
         """Every run, oldest first."""
 
-    def find(self, id_or_prefix: str) -> Run | None:
-        """A run by its id or a unique prefix of it."""
-        exact = self.read(id_or_prefix)
-        if exact is not None:
-            return exact
-        matches = [run for run in self.runs() if run.run_id.startswith(id_or_prefix)]
-        return matches[0] if len(matches) == 1 else None
-
     @abstractmethod
+    def pending(self) -> list[Run]:
+        """The runs that are not final, oldest first: what the worker looks at every pass, so
+        cheap (the local store reads no DuckDB for it)."""
+
+    def find(self, id_or_prefix: str) -> Run | None:
+        """A run by its id or a unique prefix of it; ``UsageError`` if several runs match."""
+        runs = self.runs()
+        matches = [run for run in runs if run.run_id.startswith(id_or_prefix)]
+        exact = [run for run in matches if run.run_id == id_or_prefix]
+        if exact:
+            return exact[0]
+        if len(matches) > 1:
+            raise UsageError(
+                f"run id {id_or_prefix!r} matches several runs in {self.location}; give more"
+                " characters. List the runs with: durable-python runs"
+            )
+        return matches[0] if matches else None
+
     def require(self, id_or_prefix: str) -> Run:
         """``find``, or ``UsageError`` naming the store and how to list its runs."""
+        run = self.find(id_or_prefix)
+        if run is None:
+            raise UsageError(
+                f"unknown run id {id_or_prefix!r} in {self.location}. List the runs with:"
+                " durable-python runs (or point at another store with --store DIR)"
+            )
+        return run
 
-    @abstractmethod
     def unfinished_runs(self, script: str, argv: Sequence[str]) -> list[Run]:
         """The unfinished runs of this command (same script path and argv), newest first."""
+        argv = tuple(argv)
+        matches = [r for r in self.pending() if r.script == script and r.argv == argv]
+        return sorted(matches, key=lambda r: r.created_at, reverse=True)
 
     @abstractmethod
     def is_live(self, run_id: str) -> bool:
@@ -133,6 +180,16 @@ class Store(ABC):
     def journal(self, run: Run) -> list[Entry]:
         """Every entry of the run in recording order (a later attempt of a seq after the
         earlier one), in one read."""
+
+    def entries(self, run: Run, attempts: bool = False) -> list[Entry]:
+        """The run's entries ordered by task, seq and attempt; only each seq's last attempt
+        unless ``attempts`` (``show`` wants the earlier ones too)."""
+        entries = sorted(self.journal(run), key=lambda e: (e.task, e.seq, e.attempt))
+        if not attempts:
+            last = {(e.task, e.seq): e for e in entries}
+            if len(last) != len(entries):
+                entries = list(last.values())
+        return entries
 
     @abstractmethod
     def writer(self, claim: Claim, sync: bool) -> JournalWriter:
@@ -180,13 +237,15 @@ class Store(ABC):
     # ----- upkeep -------------------------------------------------------------------------------
 
     @abstractmethod
-    def stopped(self, run: Run, entries: int) -> None:
-        """A run's process is done with it (``entries``: its journal's size): upkeep may follow."""
+    def stopped(self, run: Run, entries: int = 0) -> None:
+        """A run's process is done with it (``entries``: its journal's size, when known): upkeep
+        may follow."""
 
     @abstractmethod
     def compact(self) -> int:
         """Move stopped runs into long-term storage; return how many moved (0 if none needed)."""
 
     @abstractmethod
-    def delete(self, run_id: str) -> bool:
-        """Forget a finished run and its journal (retention); False if a process has it."""
+    def delete(self, run_ids: Sequence[str]) -> list[str]:
+        """Forget finished runs and their journals (retention), in one transaction; return the
+        ids forgotten (a run a process has now is kept)."""

@@ -346,8 +346,8 @@ _PROBE = """
 import os, durable_python
 print(os.path.dirname(os.path.realpath(durable_python.__file__)))
 try:
-    from durable_python import hot
-    print(getattr(hot.resolve, "__module__", "?"))
+    from durable_python import resolver
+    print(getattr(resolver.resolve, "__module__", "?"))
 except Exception:
     print("?")
 """

@@ -1,6 +1,6 @@
 """Kill this script while it waits (Ctrl-C or kill -9), run the same command again: it resumes.
 
-    durable-python run scripts/examples/hello_durable.py
+durable-python run scripts/examples/hello_durable.py
 """
 
 import random

@@ -585,25 +585,7 @@ SUBMITTED = """
 """
 
 
-TO_THREAD_BUG = (
-    "BUG: asyncio.to_thread(library_function) (and loop.run_in_executor(None, ...)) hands the"
-    " pool functools.partial(contextvars.Context.run, func, ...); run_in_task resolves that"
-    " partial by its func, Context.run, which is inline, so func runs unrecorded and again on"
-    " resume. Fix: a handler for asyncio.threads.to_thread and"
-    " asyncio.base_events.BaseEventLoop.run_in_executor that passes hot.resolve(func) on"
-    " (it then records in the awaiting task, whose context the worker thread runs in)"
-)
-
-
-@pytest.mark.parametrize(
-    "mode",
-    [
-        "submit",
-        "map",
-        "thread",
-        pytest.param("to_thread", marks=pytest.mark.xfail(strict=True, reason=TO_THREAD_BUG)),
-    ],
-)
+@pytest.mark.parametrize("mode", ["submit", "map", "thread", "to_thread"])
 def test_library_function_run_by_a_pool_or_thread_is_recorded(cc, mode):
     """A library function handed to a pool, a thread or asyncio.to_thread is an effect."""
     cc.write_lib("fx.py", FX)

@@ -549,17 +549,10 @@ SET_ORDER = """
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a constant set display iterates in a different order when the script's code"
-    " comes from the transpiler cache than when it was just compiled, under the same hash seed:"
-    " marshal rebuilds a frozenset constant by inserting its elements in the compiling"
-    " process's iteration order (transpiler/cache.py); a run first started with a cold cache"
-    " and resumed with a warm one changes its set order",
-)
 def test_constant_set_order_is_the_same_after_resume(dp, tmp_path):
-    """The hash seed is fixed per run, so set iteration order replays; with PYTHONHASHSEED given
-    (the run then uses it) the failure is reproducible: seeds 3, 6 and 8 show it here."""
+    """The hash seed is fixed per run, so set iteration order replays, also when the run started
+    with a cold transpiler cache and resumes with a warm one (marshal rebuilds a frozenset
+    constant in the compiling process's order; seeds 3, 6 and 8 showed that here)."""
     dp.write("sets.py", SET_ORDER)
     differing = {}
     for seed in range(1, 9):

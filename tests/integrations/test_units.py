@@ -16,18 +16,13 @@ import pytest
 
 from durable_python import frames
 from durable_python.config import load
+from durable_python.decider import Decider
 from durable_python.errors import UsageError
-from durable_python.policy import Knowledge
-from durable_python.retries import RetryPolicy, policy_from_table
+from durable_python.retries import RetryPolicy, default_policy, policy_from_table
 
 
 def policy(f, user=None):
-    decision = Knowledge(user).decide(f)
-    if decision is None:
-        return "inline"
-    if decision.args and decision.args[0] in ("value", "effect"):
-        return decision.args[0]
-    return decision.func.__name__
+    return Decider(user).kind_of(f)
 
 
 @pytest.mark.parametrize(
@@ -106,10 +101,12 @@ def test_configuration_keys(tmp_path):
     )
     config = load(tmp_path)
     assert config.policies == {"helpers.sync": "effect", "lib.Client": "resource"}
-    assert config.idempotency_keys and config.retry.max_attempts == 4
+    assert config.idempotency_keys
+    assert default_policy(config.retry, config.source).max_attempts == 4
     (tmp_path / "pyproject.toml").write_text("[tool.durable-python]\nretry = 3\n")
     with pytest.raises(UsageError, match="must be a table"):
-        load(tmp_path)
+        config = load(tmp_path)
+        default_policy(config.retry, config.source)
     (tmp_path / "pyproject.toml").write_text("")
     assert load(tmp_path).retry is None
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from durable_python import argdiff, calls, codec, segments, versioning
+from durable_python import argdiff, codec, context, recording, versioning
+from durable_python.config import Config
+from durable_python.decider import Decider
 from durable_python.fingerprint import fingerprint
 from durable_python.journal import Journal
+from durable_python.model import Entry, Policy, Run
+from durable_python.stores.base import JournalWriter
 
 
 class Client:
@@ -46,49 +48,63 @@ def test_renderings_are_bounded():
     assert argdiff.render((1,)) == "(1,)"
 
 
-def _journal(tmp_path: Path, rows: list[tuple]) -> Journal:
-    journal = Journal("run1", tmp_path / "seg.seg", rows, sync=False)
-    calls.attach(journal)
+class Written(JournalWriter):
+    """Keeps what the journal writes, as entries."""
+
+    def __init__(self) -> None:
+        self.entries: list[Entry] = []
+
+    def append(self, records) -> None:
+        self.entries.extend(Entry._make(r) for r in records)
+
+    def close(self) -> None:
+        pass
+
+
+def _journal(written: Written, entries: list[Entry]) -> Journal:
+    journal = Journal("run1", entries, written)
+    run = Run("run1", "job.py", "", ("job.py",), ".", 1, 2, "running")
+    context.set_active(context.RunContext(journal, run, Config(), Decider()))
     return journal
 
 
-def _row(seq: int, policy: str, name: str, args: tuple, value: object) -> tuple:
+def _row(seq: int, policy: str, name: str, args: tuple, value: object) -> Entry:
     fp = argdiff.with_renderings(fingerprint(args, {}), args, {})
     outcome, payload = codec.encode_result(value)
-    return ("main", seq, 0, policy, name, "job.py:1", fp, outcome, payload, 0.0, 0.0)
+    return Entry("main", seq, 0, policy, name, "job.py:1", fp, outcome, payload, 0.0, 0.0)
 
 
-@pytest.fixture(autouse=True)
-def detach():
-    yield
-    calls.attach(None)
+@pytest.fixture
+def written():
+    yield Written()
+    context.set_active(None)
 
 
-def test_patched_in_a_new_run_records_one_marker(tmp_path):
-    journal = _journal(tmp_path, [])
+def test_patched_in_a_new_run_records_one_marker(written):
+    journal = _journal(written, [])
     assert versioning.patched("fee-v2") is True
     assert versioning.patched("fee-v2") is True  # seen in this task: no second marker
     assert versioning.patched("other") is True
     journal.close()
-    recorded = list(segments.read(tmp_path / "seg.seg"))
-    assert [(r[1], r[3], r[4]) for r in recorded] == [
+    recorded = written.entries
+    assert [(r.seq, r.policy, r.name) for r in recorded] == [
         (0, "marker", "durable_python.patched"),
         (1, "marker", "durable_python.patched"),
     ]
-    assert argdiff.recorded_parts(recorded[0][6]) == ["'fee-v2'"]
+    assert argdiff.recorded_parts(recorded[0].fingerprint) == ["'fee-v2'"]
 
 
-def test_patched_is_false_where_an_old_run_made_another_call(tmp_path):
-    journal = _journal(tmp_path, [_row(0, "effect", "billing.charge", (10,), None)])
+def test_patched_is_false_where_an_old_run_made_another_call(written):
+    journal = _journal(written, [_row(0, "effect", "billing.charge", (10,), None)])
     assert versioning.patched("fee-v2") is False
     assert journal.main.seq == 0  # nothing taken: the old code made no call here
     versioning.deprecate_patch("fee-v2")
     assert journal.main.seq == 0
 
 
-def test_patched_takes_its_marker_on_replay(tmp_path):
+def test_patched_takes_its_marker_on_replay(written):
     marker = _row(0, "marker", "durable_python.patched", ("fee-v2",), True)
-    journal = _journal(tmp_path, [marker, _row(1, "effect", "billing.charge", (12,), None)])
+    journal = _journal(written, [marker, _row(1, "effect", "billing.charge", (12,), None)])
     assert versioning.patched("other") is False  # another change's marker is not this one
     assert versioning.patched("fee-v2") is True
     assert journal.main.seq == 1
@@ -96,13 +112,14 @@ def test_patched_takes_its_marker_on_replay(tmp_path):
     assert journal.main.seq == 1
 
 
-def test_patched_at_the_frontier_of_a_replayed_run(tmp_path):
-    journal = _journal(tmp_path, [_row(0, "effect", "billing.charge", (10,), None)])
+def test_patched_at_the_frontier_of_a_replayed_run(written):
+    journal = _journal(written, [_row(0, "effect", "billing.charge", (10,), None)])
     assert versioning.patched("fee-v2") is False  # replaying: the old path
-    calls.perform("effect", "billing.charge", True, _frame(), (10,), {}, lambda: None)
+    charge = recording.call(Policy.EFFECT, "billing.charge")
+    recording.perform(charge, _frame(), (10,), {}, lambda: None)
     assert versioning.patched("fee-v2") is True  # past the journal: the new path, recorded
     journal.close()
-    assert [r[3] for r in segments.read(tmp_path / "seg.seg")] == ["marker"]
+    assert [r.policy for r in written.entries] == ["marker"]
 
 
 def test_change_ids_are_strings():

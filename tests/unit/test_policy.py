@@ -12,14 +12,11 @@ import uuid
 
 import pytest
 
-from durable_python.policy import Knowledge, qualified_name
+from durable_python.decider import Decider, qualified_name
 
 
 def policy(f, user=None):
-    decision = Knowledge(user).decide(f)
-    if decision is None:
-        return "inline"
-    return decision.args[0] if decision.args[0] in ("value", "effect") else decision.func.__name__
+    return Decider(user).kind_of(f)
 
 
 @pytest.mark.parametrize(

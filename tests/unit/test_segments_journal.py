@@ -1,7 +1,12 @@
-"""Journal segments (torn tails) and the in-memory journal's replay bookkeeping."""
+"""Journal segments (header, torn tails, format version) and the in-memory journal's replay
+bookkeeping."""
 
-from durable_python import segments
-from durable_python.journal import Entry, Journal, TaskJournal
+import pytest
+
+from durable_python.errors import StoreError
+from durable_python.journal import Journal, TaskJournal
+from durable_python.model import JOURNAL_FORMAT, Entry
+from durable_python.stores import segments
 
 
 def _entry(seq, policy="effect", outcome="ok", name="m.f", attempt=0):
@@ -11,16 +16,46 @@ def _entry(seq, policy="effect", outcome="ok", name="m.f", attempt=0):
 def test_a_torn_record_at_the_end_is_ignored(tmp_path):
     path = tmp_path / "a.seg"
     writer = segments.SegmentWriter(path, sync=False)
-    writer.write(segments.encode([_entry(0)]))
-    writer.write(segments.encode([_entry(1), _entry(2)]))
+    writer.append([_entry(0)])
+    writer.append([_entry(1), _entry(2)])
     writer.close()
     whole = path.read_bytes()
+    assert whole.startswith(segments.HEADER)
     path.write_bytes(whole + segments.encode([_entry(3)])[:-3])
     assert [r[1] for r in segments.read(path)] == [0, 1, 2]
     damaged = bytearray(whole)
     damaged[-1] ^= 0xFF
     path.write_bytes(bytes(damaged))
     assert [r[1] for r in segments.read(path)] == [0]
+
+
+def test_a_segment_torn_in_its_header_holds_nothing(tmp_path):
+    path = tmp_path / "a.seg"
+    path.write_bytes(segments.HEADER[:5])
+    assert segments.read(path) == []
+    path.write_bytes(b"")
+    assert segments.read(path) == []
+
+
+def test_a_segment_of_another_format_is_refused_with_what_to_do(tmp_path):
+    path = tmp_path / "a.seg"
+    path.write_bytes(segments.encode([_entry(0)]))  # before segments had a header: format 1
+    with pytest.raises(StoreError) as old:
+        segments.read(path)
+    assert f"journal format 1, but this durable-python reads format {JOURNAL_FORMAT}" in str(
+        old.value
+    )
+    assert str(path) in str(old.value) and "--store DIR" in str(old.value)
+    newer = segments.HEADER[:4] + (JOURNAL_FORMAT + 1).to_bytes(4, "little")
+    path.write_bytes(newer + segments.encode([_entry(0)]))
+    with pytest.raises(StoreError, match=f"journal format {JOURNAL_FORMAT + 1}, but"):
+        segments.read(path)
+
+
+def test_a_failed_write_is_a_store_error_naming_the_segment(tmp_path):
+    writer = segments.SegmentWriter(tmp_path / "missing" / "a.seg", sync=False)
+    with pytest.raises(StoreError, match="cannot write the journal .*a.seg"):
+        writer.append([_entry(0)])
 
 
 def test_replay_skips_outputs_for_calls_and_continues_numbering():
@@ -47,11 +82,12 @@ def test_a_final_failed_effect_is_retried_as_a_new_attempt():
 
 def test_latest_attempt_wins_and_outputs_of_one_line_make_one_entry(tmp_path):
     rows = [_entry(0), _entry(1, outcome="error"), _entry(1, name="m.g", attempt=1)]
-    journal = Journal("r1", tmp_path / "s.seg", rows, sync=False)
+    writer = segments.SegmentWriter(tmp_path / "s.seg", sync=False)
+    journal = Journal("r1", [Entry(*r) for r in rows], writer)
     assert [e.name for e in journal.main.recorded.values()] == ["m.f", "m.g"]
     journal.main.seq = 2
     for piece in ("a", " ", "b", "\n"):
         journal.record_output(journal.main, "sys.stdout", "s.py:3", piece)
     journal.close()
-    (record,) = segments.read(tmp_path / "s.seg")
-    assert record[1] == 2 and record[3] == "output" and record[8] == b"a b\n"
+    (record,) = map(Entry._make, segments.read(tmp_path / "s.seg"))
+    assert record.seq == 2 and record.policy == "output" and record.payload == b"a b\n"

@@ -2,7 +2,7 @@
 
 Judged by what the callable is, never by its name in the source: a bound method by its function's
 module (and a builtin method by its object's type), a builtin by its module, a class by its module.
-The answer is cached by ``hot.py``, so this runs once per distinct callable.
+The answer is cached by ``resolver.py``, so this runs once per distinct callable.
 """
 
 from __future__ import annotations
@@ -15,13 +15,15 @@ from typing import Any
 from durable_python.integrations import handlers, knowledge
 from durable_python.transpiler.importer import is_rewritten
 
-from . import hot
-from .calls import Recorded
-from .hot import Decision
+from . import resolver
+from .model import Policy
+from .recording import Recorded, call
+from .resolver import Decision
 
 
-class Knowledge:
-    """The knowledge tables plus the user's ``[tool.durable-python]`` declarations."""
+class Decider:
+    """Decides callables from the knowledge tables plus the user's declarations
+    (``[tool.durable-python]``, ``durable_python.pure``/``resource``)."""
 
     def __init__(self, user_policies: dict[str, str] | None = None) -> None:
         self.user = dict(user_policies or {})
@@ -32,6 +34,26 @@ class Knowledge:
         if known is None:
             known = self._rewritten[module] = is_rewritten(sys.modules.get(module))
         return known
+
+    def install(self) -> None:
+        """Make this the judge of every rewritten call site (earlier decisions are forgotten)."""
+        resolver.install(self.decide, self.all_methods_inline)
+
+    def declare(self, targets: tuple[Any, ...], policy: Policy) -> None:
+        """Add declarations: each target is a callable or a dotted name (a module, or
+        ``module.qualname``); decisions made so far are taken again."""
+        names = []
+        for target in targets:
+            if isinstance(target, str):
+                names.append(target)
+                continue
+            named = qualified_name(target)
+            if named is None:
+                raise TypeError(f"{target!r} is neither a callable nor a dotted name")
+            module, qualname = named
+            names.append(f"{knowledge.MODULE_ALIASES.get(module, module)}.{qualname}")
+        self.user.update(dict.fromkeys(names, str(policy)))
+        self.install()
 
     def policy_of(self, module: str, qualname: str) -> str:
         full = f"{module}.{qualname}"
@@ -46,7 +68,7 @@ class Knowledge:
                 if found is not None:
                     return found
             name = name.rpartition(".")[0]
-        return knowledge.EFFECT
+        return Policy.EFFECT
 
     def all_methods_inline(self, cls: type) -> bool:
         """True when no table entry names a method of ``cls`` and its module runs inline."""
@@ -56,45 +78,36 @@ class Knowledge:
             name.startswith(prefix) for table in (self.user, knowledge.CALLABLES) for name in table
         ):
             return False
-        return self.policy_of(module, cls.__qualname__) == knowledge.INLINE
+        return self.policy_of(module, cls.__qualname__) == Policy.INLINE
 
     def decide(self, f: Any) -> Decision:
         named = qualified_name(f)
         if named is None:
             return None
         module, qualname = named
+        name = f"{module}.{qualname}"
         if self.is_rewritten_module(module):
-            if self.user.get(f"{module}.{qualname}") == knowledge.EFFECT:  # a declared activity
-                return functools.partial(Recorded, knowledge.EFFECT, f"{module}.{qualname}", True)
+            if self.user.get(name) == Policy.EFFECT:  # a declared activity
+                return functools.partial(Recorded, call(Policy.EFFECT, name))
             return None
         if isinstance(f, type) and issubclass(f, BaseException):
             return None
         policy = self.policy_of(knowledge.MODULE_ALIASES.get(module, module), qualname)
-        if policy == knowledge.INLINE:
+        if policy == Policy.INLINE:
             return None
-        name = f"{module}.{qualname}"
-        if policy in (knowledge.VALUE, knowledge.EFFECT):
-            return functools.partial(Recorded, policy, name, policy == knowledge.EFFECT)
+        if policy == Policy.VALUE or policy == Policy.EFFECT:
+            return functools.partial(Recorded, call(Policy(policy), name))
         return functools.partial(handlers.handler_for(policy), name)
 
-
-def declare(targets: tuple[Any, ...], policy: str) -> None:
-    """Add declarations to the running run's knowledge (``durable_python.pure``/``resource``):
-    each target is a callable or a dotted name (a module, or ``module.qualname``)."""
-    names = []
-    for target in targets:
-        if isinstance(target, str):
-            names.append(target)
-            continue
-        named = qualified_name(target)
-        if named is None:
-            raise TypeError(f"{target!r} is neither a callable nor a dotted name")
-        module, qualname = named
-        names.append(f"{knowledge.MODULE_ALIASES.get(module, module)}.{qualname}")
-    running = getattr(hot._decide, "__self__", None)
-    if isinstance(running, Knowledge):
-        running.user.update(dict.fromkeys(names, policy))
-        hot.install(running.decide, running.all_methods_inline)
+    def kind_of(self, f: Any) -> str:
+        """What ``decide`` makes of ``f``, in words: ``inline``, ``value``, ``effect``, or the
+        name of the special handler it goes through (``sleep``, ``open_file``...)."""
+        decision = self.decide(f)
+        if decision is None:
+            return str(Policy.INLINE)
+        if decision.func is Recorded:
+            return decision.args[0].policy
+        return decision.func.__name__
 
 
 def qualified_name(f: Any) -> tuple[str, str] | None:

@@ -2,7 +2,7 @@
 
 It returns ``f`` itself for code that runs inline (so the call happens in the user's own frame) and
 a recording wrapper otherwise. Every dynamic call of the script runs it, so the common case is one
-dictionary lookup, in C (``_hot.c``) when that extension is built and in the Python below when not.
+dictionary lookup, in C (``_resolver.c``) when that extension is built and in the Python below when not.
 Keys are chosen to be long-lived and few: a function's code object (a bound method counts as its
 function), a builtin, a class; a builtin method of an object whose type runs inline entirely
 (``lst.append``) is settled by that type. Anything else goes to ``decide_and_remember``.
@@ -65,7 +65,7 @@ def decide_and_remember(f: Any) -> Decision:
 
 
 def _resolve(f: Any) -> Any:
-    """Pure-Python twin of ``_hot.resolve``."""
+    """Pure-Python twin of ``_resolver.resolve``."""
     kind = type(f)
     key = f
     if kind is MethodType:
@@ -90,8 +90,8 @@ def _resolve(f: Any) -> Any:
 
 
 try:
-    from durable_python._hot import configure as _configure
-    from durable_python._hot import resolve
+    from durable_python._resolver import configure as _configure
+    from durable_python._resolver import resolve
 except ImportError:  # built without a C compiler: the same logic in Python, slower
     resolve = _resolve
 

@@ -175,11 +175,11 @@ static PyMethodDef methods[] = {
 };
 
 static struct PyModuleDef module_def = {
-    PyModuleDef_HEAD_INIT, "_hot", "The resolver of rewritten call sites, in C.", -1, methods,
+    PyModuleDef_HEAD_INIT, "_resolver", "The resolver of rewritten call sites, in C.", -1, methods,
 };
 
 PyMODINIT_FUNC
-PyInit__hot(void)
+PyInit__resolver(void)
 {
     if (extra_index < 0) {
         extra_index = REQUEST_EXTRA_INDEX(free_extra);

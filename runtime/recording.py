@@ -1,0 +1,254 @@
+"""Recorded calls: replay the next entry of the journal, or run live and record the outcome.
+
+``perform`` is the one place where a call meets the journal. The wrappers the resolver hands out
+(``Recorded``) and the special handlers in ``durable_python.integrations`` all go through it,
+describing the call with a ``Call`` (its policy, its callable's name, whether it commits).
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+import threading
+import time
+from collections.abc import Callable
+from types import FrameType
+from typing import Any, NamedTuple
+
+from . import argdiff, codec, context, frames
+from .errors import Cancelled, NondeterminismError
+from .fingerprint import describe, fingerprint
+from .model import Divergence, Entry, Outcome, Policy
+
+_COMMITTING = frozenset({Policy.EFFECT, Policy.AWAITED, Policy.TIMER, Policy.EVENT, Policy.CANCEL})
+_PLAIN = frozenset({str, bytes, int, float, bool, type(None), dict, list, tuple, set})
+_main_thread_id = threading.main_thread().ident
+# Plain strings for the comparisons every recorded call makes (an enum member lookup costs 0.25 us).
+_EFFECT, _AWAITED, _CANCEL = Policy.EFFECT.value, Policy.AWAITED.value, Policy.CANCEL.value
+_OK, _ERROR, _REBUILT = Outcome.OK.value, Outcome.ERROR.value, Outcome.REBUILT.value
+
+
+class Call(NamedTuple):
+    """What a recorded call is: its entry's policy, the callable's name, whether it commits."""
+
+    policy: str  # a Policy value, as stored
+    name: str
+    commit: bool
+
+
+def call(policy: Policy, name: str, commit: bool | None = None) -> Call:
+    """A ``Call``; by default effects, timers, events and cancels commit, values and markers
+    are batched."""
+    return Call(str(policy), name, policy in _COMMITTING if commit is None else commit)
+
+
+class _ThreadLocal(threading.local):
+    depth = 0  # > 0 while an effect runs: calls it makes are covered by its own entry
+
+
+local = _ThreadLocal()
+
+
+def current_task() -> Any:
+    """The task (``journal.TaskJournal``) of the calling thread or coroutine; ``None`` when
+    nothing is recorded here: no run, inside an effect, or a thread the script did not start
+    (a library's background thread)."""
+    run = context._active
+    if run is None or local.depth:
+        return None
+    task = context.task_var.get()
+    if task is not None:
+        return task
+    return run.journal.main if threading.get_ident() == _main_thread_id else None
+
+
+def task_of_context() -> Any:
+    """The task of this context even inside an effect (for keys and child task paths)."""
+    run = context._active
+    if run is None:
+        return None
+    task = context.task_var.get()
+    return task if task is not None else run.journal.main
+
+
+def perform(
+    spec: Call, frame: FrameType, args: tuple, kwargs: dict, live: Callable[[], Any]
+) -> Any:
+    """Replay the next entry if the journal has it, else run ``live()`` and record its outcome."""
+    task = current_task()
+    if task is None:
+        return live()
+    run = context._active
+    if run.failure is not None:
+        raise run.failure
+    if spec.policy == _EFFECT and run.retry_policy_for is not None:
+        retrying = run.retry_policy_for(run, spec.name)
+        if retrying is not None:  # retries.py: attempts and durable waits, each recorded
+            return retrying.perform(task, spec, frame, args, kwargs, live)
+    fp = fingerprint(args, kwargs)
+    seq, entry = task.claim(skip_outputs=True)
+    if entry is not None:
+        if entry.name != spec.name or not argdiff.same(entry.fingerprint, fp):
+            _diverged(run, entry, spec, args, kwargs, frames.site_of(frame))
+        if entry.policy == _AWAITED:
+            return _replayed_awaitable(entry)
+        if entry.policy == _CANCEL:
+            run.cancel_delivered()
+        return replay(entry)
+    site = frames.site_of(frame)
+    if run.at_frontier is not None:
+        run.at_frontier(task, seq, spec.policy, spec.name, site)
+    fp = argdiff.with_renderings(fp, args, kwargs)  # recorded with short renderings, for diffs
+    if run.cancel_requested and not task.replaying:  # at the frontier, never amid a replay
+        _deliver_cancel(run, task, seq, spec.name, site, fp)
+    started = time.time()
+    local.depth += 1
+    try:
+        result = live()
+    except Exception as exc:
+        local.depth -= 1
+        outcome, payload = codec.encode_exception(exc)
+        run.journal.record(task, seq, spec, site, fp, outcome, payload, started)
+        raise
+    except BaseException:
+        local.depth -= 1
+        raise
+    local.depth -= 1
+    if spec.policy == _EFFECT and type(result) not in _PLAIN and inspect.isawaitable(result):
+        awaited = Call(_AWAITED, spec.name, True)
+        return _record_awaited(result, task, seq, awaited, site, fp, started)
+    outcome, payload = codec.encode_result(result)
+    run.journal.record(task, seq, spec, site, fp, outcome, payload, started)
+    return result
+
+
+async def perform_async(
+    spec: Call, frame: FrameType, args: tuple, kwargs: dict, produce: Callable[[], Any]
+) -> Any:
+    """``perform`` for an outcome that has to be awaited: ``produce()`` returns an awaitable."""
+    task = current_task()
+    if task is None:
+        return await produce()
+    run = context._active
+    if run.failure is not None:
+        raise run.failure
+    fp = fingerprint(args, kwargs)
+    seq, entry = task.claim(skip_outputs=True)
+    if entry is not None:
+        if entry.name != spec.name or not argdiff.same(entry.fingerprint, fp):
+            _diverged(run, entry, spec, args, kwargs, frames.site_of(frame))
+        return replay(entry)
+    site = frames.site_of(frame)
+    if run.at_frontier is not None:
+        run.at_frontier(task, seq, spec.policy, spec.name, site)
+    fp = argdiff.with_renderings(fp, args, kwargs)
+    return await _record_awaited(produce(), task, seq, spec, site, fp, time.time())
+
+
+async def _record_awaited(
+    awaitable: Any, task: Any, seq: int, spec: Call, site: str, fp: str, started: float
+) -> Any:
+    """Await, then record the outcome at the seq the call claimed when it was made (an effect
+    that returned an awaitable, ``await client.get(url)``, counts by what it awaits to)."""
+    journal = context._active.journal
+    try:
+        result = await awaitable
+    except Exception as exc:
+        outcome, payload = codec.encode_exception(exc)
+        journal.record(task, seq, spec, site, fp, outcome, payload, started)
+        raise
+    outcome, payload = codec.encode_result(result)
+    journal.record(task, seq, spec, site, fp, outcome, payload, started)
+    return result
+
+
+async def _replayed_awaitable(entry: Entry) -> Any:
+    return replay(entry)
+
+
+def replay(entry: Entry) -> Any:
+    """The recorded result of ``entry``, or its recorded exception raised again."""
+    outcome = entry.outcome
+    if outcome == _OK:
+        return codec.loads(entry.payload)
+    if outcome == _ERROR:
+        raise codec.loads(entry.payload)
+    if outcome == _REBUILT:
+        raise codec.rebuild_exception(codec.loads(entry.payload))
+    type_name, reason = codec.loads(entry.payload)
+    return codec.Unsaved(entry.name, frames.short_site(entry.site), type_name, reason)
+
+
+# ----- cancellation -----------------------------------------------------------------------------
+
+
+def cancel_point(name: str, frame: FrameType, args: tuple = ()) -> None:
+    """Raise Cancelled here if the run was cancelled: recorded live, raised again on replay.
+
+    For handlers that block outside ``perform`` (a durable sleep): called before and after.
+    """
+    task = current_task()
+    run = context._active
+    if task is None or run.failure is not None:
+        return
+    if task.replaying:
+        seq, entry = task.next_call()
+        if entry is not None and entry.policy == _CANCEL:
+            task.seq = seq + 1
+            run.cancel_delivered()
+            replay(entry)
+        return
+    if run.cancel_requested:
+        seq, _ = task.claim(skip_outputs=True)
+        _deliver_cancel(run, task, seq, name, frames.site_of(frame), fingerprint(args, {}))
+
+
+def _deliver_cancel(
+    run: context.RunContext, task: Any, seq: int, name: str, site: str, fp: str
+) -> None:
+    """Record that Cancelled is raised at this call (so replay raises it here too), raise it."""
+    exc = Cancelled(f"run {run.run_id} was cancelled (durable-python cancel)")
+    outcome, payload = codec.encode_exception(exc)
+    run.journal.record(
+        task, seq, call(Policy.CANCEL, name), site, fp, outcome, payload, time.time()
+    )
+    run.cancel_delivered()
+    raise exc
+
+
+# ----- divergence -------------------------------------------------------------------------------
+
+
+def _diverged(
+    run: context.RunContext, entry: Entry, spec: Call, args: tuple, kwargs: dict, site: str
+) -> None:
+    same_callable = entry.name == spec.name
+    changes = argdiff.diff(entry.fingerprint, args, kwargs) if same_callable else []
+    recorded = argdiff.recorded_call(entry.name, entry.fingerprint)
+    divergence = Divergence(
+        site=frames.short_site(site),
+        task=entry.task,
+        seq=entry.seq,
+        recorded=f"{entry.policy} {recorded} called at {frames.short_site(entry.site)}",
+        attempted=f"{spec.policy} {spec.name}({describe(args, kwargs)})",
+        same_callable=same_callable,
+        argument_diff=tuple(changes),
+    )
+    run.failure = NondeterminismError(divergence)
+    raise run.failure
+
+
+class Recorded:
+    """The callable the resolver returns for a recorded call: ``Recorded(spec, f)(args)``."""
+
+    __slots__ = ("_spec", "_f")
+
+    def __init__(self, spec: Call, f: Any) -> None:
+        self._spec, self._f = spec, f
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        f = self._f
+        return perform(self._spec, sys._getframe(1), args, kwargs, lambda: f(*args, **kwargs))
+
+
+frames.hide(perform, perform_async, _record_awaited, Recorded.__call__)

@@ -1,0 +1,298 @@
+"""The contract of the Store interface (stores/base.py), run against every implementation.
+
+Each store is a ``Kind``: how to open a fresh one, and the two things a test cannot do through
+the interface (leave a torn write behind, make data of another journal format). A new store is
+one more entry in ``KINDS``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pytest
+
+from durable_python.errors import StoreError, UsageError
+from durable_python.model import JOURNAL_FORMAT, Entry, Run, RunStatus
+from durable_python.stores import open_store, segments
+from durable_python.stores.base import Store
+
+
+@dataclass(frozen=True)
+class Kind:
+    open: Callable[[Path], Store]
+    tear: Callable[[Store, str], None]  # leave a half-written append behind, if it can happen
+    old_format: Callable[[Store, str], None]  # make the run's data another journal format's
+
+
+def _tear_local(store: Store, run_id: str) -> None:
+    (last,) = sorted((store.root / "live" / run_id).glob("*.seg"))[-1:]
+    with open(last, "ab") as f:
+        f.write(segments.encode([_record(99)])[:-4])
+
+
+def _old_format_local(store: Store, run_id: str) -> None:
+    for path in (store.root / "live" / run_id).glob("*.seg"):
+        path.write_bytes(segments.encode([_record(0)]))  # as written before segments had headers
+
+
+KINDS = {"local": Kind(lambda tmp: open_store(tmp / "store"), _tear_local, _old_format_local)}
+
+
+@pytest.fixture(params=sorted(KINDS))
+def kind(request: pytest.FixtureRequest) -> Kind:
+    return KINDS[request.param]
+
+
+@pytest.fixture
+def store(kind: Kind, tmp_path: Path) -> Store:
+    opened = kind.open(tmp_path)
+    opened.ensure()
+    return opened
+
+
+def _run(run_id: str = "a1b2c3", status: RunStatus = RunStatus.NEW, **fields: object) -> Run:
+    fields = {"script": "/job.py", "argv": ("job.py", "x"), **fields}
+    return Run(run_id, fields.pop("script"), "", fields.pop("argv"), "/", 7, 9, status, **fields)
+
+
+def _record(seq: int, attempt: int = 0, task: str = "main", outcome: str = "ok") -> tuple:
+    return (task, seq, attempt, "effect", "m.f", "job.py:3", "fp", outcome, b"p", 1.0, 2.0)
+
+
+def _stopped(store: Store, run: Run, records: list[tuple], status: RunStatus) -> Run:
+    """Create ``run``, append ``records`` in one commit each, and stop it with ``status``."""
+    claim = store.create(run)
+    writer = store.writer(claim, sync=False)
+    for record in records:
+        writer.append([record])
+    writer.close()
+    store.save(replace(run, status=status))
+    claim.release()
+    return store.read(run.run_id)
+
+
+def test_a_run_is_claimed_by_one_holder_at_a_time(store: Store) -> None:
+    claim = store.create(_run(status=RunStatus.RUNNING))
+    assert claim.run_id == "a1b2c3" and store.is_live("a1b2c3")
+    assert store.claim("a1b2c3") is None
+    assert store.claim("a1b2c3", wait=5.0) is None  # running: no waiting for it to end
+    adopted = store.adopt(claim.handoff())  # as a child process would
+    assert adopted.run_id == "a1b2c3" and store.claim("a1b2c3") is None
+    adopted.release()
+    adopted.release()  # idempotent
+    assert not store.is_live("a1b2c3")
+    again = store.claim("a1b2c3")
+    assert again is not None
+    again.release()
+
+
+_ADOPTER = """
+import json, sys
+from durable_python.stores import open_store
+claim = open_store(sys.argv[1]).adopt(json.loads(sys.argv[2]))
+print(claim.run_id, flush=True)
+sys.stdin.readline()
+claim.release()
+"""
+
+
+def test_a_claim_handed_to_a_child_process_stays_held_until_the_child_lets_go(
+    store: Store,
+) -> None:
+    claim = store.create(_run(status=RunStatus.RUNNING))
+    child = subprocess.Popen(
+        [sys.executable, "-c", _ADOPTER, store.location, json.dumps(claim.handoff())],
+        pass_fds=claim.descriptors(),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    claim.release()  # this process's share only
+    assert child.stdout.readline() == "a1b2c3\n"
+    assert store.claim("a1b2c3") is None and store.is_live("a1b2c3")
+    child.communicate("done\n")
+    assert child.returncode == 0
+    again = store.claim("a1b2c3")
+    assert again is not None
+    again.release()
+
+
+def test_rows_are_saved_read_and_found_by_prefix(store: Store) -> None:
+    run = _run()
+    store.create(run).release()
+    store.save(replace(run, status=RunStatus.FAILED, exit_code=1, error="ValueError: x"))
+    read = store.read("a1b2c3")
+    assert (read.status, read.exit_code, read.error, read.argv) == (
+        RunStatus.FAILED,
+        1,
+        "ValueError: x",
+        ("job.py", "x"),
+    )
+    assert read.updated_at >= run.updated_at
+    assert store.read("a1b2") is None  # read wants the full id
+    assert store.find("a1b2").run_id == "a1b2c3"
+    store.create(_run("a1ffff")).release()
+    assert store.find("a1b2c3").run_id == "a1b2c3"
+    with pytest.raises(UsageError, match="matches several runs"):
+        store.find("a1")
+    with pytest.raises(UsageError, match=r"unknown run id 'zz'.*durable-python runs"):
+        store.require("zz")
+    assert [r.run_id for r in store.runs()] == ["a1b2c3", "a1ffff"]
+
+
+def test_unfinished_runs_of_a_command_newest_first(store: Store) -> None:
+    for n, status in enumerate([RunStatus.FAILED, RunStatus.COMPLETED, RunStatus.SUSPENDED]):
+        run = _run(f"run{n}", created_at=100.0 + n)
+        store.create(run).release()
+        store.save(replace(run, status=status))
+    store.create(_run("other", argv=("job.py", "y"))).release()
+    assert [r.run_id for r in store.unfinished_runs("/job.py", ["job.py", "x"])] == [
+        "run2",
+        "run0",
+    ]
+    assert {r.run_id for r in store.pending()} == {"run0", "run2", "other"}
+
+
+def test_the_journal_keeps_recording_order_and_attempts(store: Store, kind: Kind) -> None:
+    run = _run()
+    claim = store.create(run)
+    writer = store.writer(claim, sync=True)
+    writer.append([_record(0), _record(1, outcome="error")])
+    writer.append([_record(0, task="main/pool0"), _record(1, attempt=1)])
+    kind.tear(store, run.run_id)  # a crash in the middle of the next append
+    writer.close()
+    claim.release()
+    journal = store.journal(run)
+    assert all(isinstance(e, Entry) for e in journal)
+    assert [(e.task, e.seq, e.attempt) for e in journal] == [
+        ("main", 0, 0),
+        ("main", 1, 0),
+        ("main/pool0", 0, 0),
+        ("main", 1, 1),
+    ]
+    assert journal[0] == Entry(*_record(0))
+    assert [(e.task, e.seq, e.attempt) for e in store.entries(run)] == [
+        ("main", 0, 0),
+        ("main", 1, 1),
+        ("main/pool0", 0, 0),
+    ]
+    assert len(store.entries(run, attempts=True)) == 4
+    assert store.entry_counts() == {"a1b2c3": 4}
+
+
+def test_events_are_kept_once_per_id_and_in_order(store: Store) -> None:
+    store.create(_run()).release()
+    assert store.send_event("a1b2c3", "go", {"n": 1}, "e1") == ("e1", True)
+    assert store.send_event("a1b2c3", "go", {"n": 2}, "e1") == ("e1", False)
+    generated, new = store.send_event("a1b2c3", "stop", None)
+    assert new and generated != "e1"
+    events = store.events("a1b2c3")
+    assert [(e.event_id, e.name, e.payload) for e in events] == [
+        ("e1", "go", {"n": 1}),
+        (generated, "stop", None),
+    ]
+    assert store.events("nobody") == []
+    with pytest.raises(UsageError, match="not JSON"):
+        store.send_event("a1b2c3", "go", object())
+
+
+def test_cancel_requests_are_kept_until_cleared(store: Store) -> None:
+    store.create(_run(status=RunStatus.SUSPENDED)).release()
+    assert not store.cancel_requested("a1b2c3")
+    store.request_cancel("a1b2c3")
+    assert store.cancel_requested("a1b2c3")
+    store.clear_cancel("a1b2c3")
+    assert not store.cancel_requested("a1b2c3")
+
+
+def test_waiters_return_when_woken(store: Store) -> None:
+    store.create(_run()).release()
+    wakeup = threading.Event()
+    wakeup.set()
+    with store.watch_run("a1b2c3") as waiter:
+        waiter.wait(60, wakeup)
+    with store.watch_due() as waiter:
+        store.notify_due("a1b2c3")
+        waiter.wait(60, wakeup)
+
+
+def test_compacted_runs_stay_readable_and_resumable(store: Store) -> None:
+    done = _stopped(store, _run("done01"), [_record(0), _record(1)], RunStatus.COMPLETED)
+    failed = _stopped(store, _run("fail01"), [_record(0, outcome="error")], RunStatus.FAILED)
+    before = {r.run_id: store.journal(r) for r in (done, failed)}
+    assert store.compact() == 2
+    assert store.compact() == 0  # nothing left to move
+    assert store.read("done01").status == RunStatus.COMPLETED
+    assert {r.run_id: r.status for r in store.runs()} == {
+        "done01": RunStatus.COMPLETED,
+        "fail01": RunStatus.FAILED,
+    }
+    assert {r.run_id: store.journal(r) for r in store.runs()} == before
+    assert store.entry_counts() == {"done01": 2, "fail01": 1}
+    claim = store.claim("fail01")  # resumed after a fix: the journal goes on
+    writer = store.writer(claim, sync=False)
+    writer.append([_record(0, attempt=1)])
+    writer.close()
+    claim.release()
+    assert [(e.seq, e.attempt) for e in store.journal(failed)] == [(0, 0), (0, 1)]
+    assert store.compact() == 1
+    assert [(e.seq, e.attempt) for e in store.journal(failed)] == [(0, 0), (0, 1)]
+
+
+def test_deleted_runs_are_gone_unless_a_process_has_them(store: Store) -> None:
+    _stopped(store, _run("done01"), [_record(0)], RunStatus.COMPLETED)
+    _stopped(store, _run("done02"), [_record(0)], RunStatus.COMPLETED)
+    store.compact()
+    held = store.claim("done02")
+    assert store.delete(["done01", "done02"]) == ["done01"]
+    held.release()
+    assert store.read("done01") is None and store.journal(_run("done01")) == []
+    assert [r.run_id for r in store.runs()] == ["done02"]
+    assert store.delete([]) == []
+
+
+def test_data_of_another_journal_format_is_refused(store: Store, kind: Kind) -> None:
+    run = _stopped(store, _run(), [_record(0)], RunStatus.FAILED)
+    kind.old_format(store, run.run_id)
+    with pytest.raises(
+        StoreError, match=f"format 1, but this durable-python reads format {JOURNAL_FORMAT}"
+    ):
+        store.journal(run)
+
+
+def test_a_local_database_of_another_journal_format_is_refused(tmp_path: Path) -> None:
+    import duckdb
+
+    store = open_store(tmp_path / "store")
+    _stopped(store, _run(), [_record(0)], RunStatus.COMPLETED)
+    store.compact()
+    with duckdb.connect(str(tmp_path / "store" / "store.duckdb")) as db:
+        db.execute("DROP TABLE meta")  # as written before the database recorded its format
+    with pytest.raises(StoreError) as refused:
+        store.runs()
+    message = str(refused.value)
+    assert f"journal format 1, but this durable-python reads format {JOURNAL_FORMAT}" in message
+    assert "store.duckdb" in message and "--store DIR" in message
+    with duckdb.connect(str(tmp_path / "store" / "store.duckdb")) as db:
+        db.execute("CREATE TABLE meta AS SELECT ? AS journal_format", (JOURNAL_FORMAT + 1,))
+    with pytest.raises(StoreError, match=f"journal format {JOURNAL_FORMAT + 1}, but"):
+        store.read("a1b2c3")
+    with duckdb.connect(str(tmp_path / "store" / "store.duckdb")) as db:
+        db.execute("DROP TABLE meta")
+        db.execute("DELETE FROM runs")  # an old store whose runs were all pruned
+        db.execute("DELETE FROM entries")
+    assert store.runs() == []  # taken over: nothing in it is of the old format
+    with duckdb.connect(str(tmp_path / "store" / "store.duckdb")) as db:
+        assert db.execute("SELECT journal_format FROM meta").fetchall() == [(JOURNAL_FORMAT,)]
+
+
+def test_a_postgresql_location_is_not_available_yet() -> None:
+    with pytest.raises(UsageError, match=r"not available yet.*--store DIR") as refused:
+        open_store("postgresql://jobs:secret@db.example/jobs")
+    assert "secret" not in str(refused.value) and "db.example/jobs" in str(refused.value)
