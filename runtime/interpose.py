@@ -51,7 +51,7 @@ def activate(run: context.RunContext, path: str, argv: list[str]) -> Iterator[Mo
             signal.signal(CANCEL_SIGNAL, saved_signal)
         uninstall_threads()
         os.environ = saved_environ  # noqa: B003 - putting back the original mapping
-        sys.stdout, sys.stderr = saved_streams
+        streams.uninstall(saved_streams)
         sys.meta_path[:] = saved_meta_path
         sys.setrecursionlimit(saved_limit)
         random.setstate(saved_random)

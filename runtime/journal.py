@@ -191,6 +191,13 @@ class Journal:
         if self._flusher is None:
             self._start_flusher()
 
+    def end_line(self, task: TaskJournal, stream: str) -> None:
+        """Queue ``task``'s open line on ``stream`` as it is so far (the script flushed it)."""
+        key = (task.name, stream)
+        with self._write_lock:
+            if key in self._open_lines:
+                self._close_line(key)
+
     def _close_line(self, key: tuple[str, str]) -> None:
         """Queue an open line as an entry (the caller holds the write lock)."""
         task_name, seq, site, pieces, started = self._open_lines.pop(key)

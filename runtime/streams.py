@@ -3,11 +3,17 @@
 ``sys.stdout`` and ``sys.stderr`` are wrapped, so ``print``, ``sys.stdout.write`` and logging's
 stream handlers are all covered. A live write is written and recorded (batched); on replay a write
 that the journal has is skipped. Writes made inside an effect belong to that effect.
+
+Text reaches the real stream a whole line at a time (or when the script flushes): the journal
+flushes the real streams before it commits a line, from whichever thread commits, and that flush
+must not split a line that is still being written (``print`` writes its text and its newline
+separately; two processes appending to one log file would then interleave mid-line).
 """
 
 from __future__ import annotations
 
 import sys
+import threading
 from typing import Any, TextIO
 
 from . import context, frames, recording
@@ -23,20 +29,57 @@ class OutputOnce:
     def __init__(self, stream: TextIO, name: str) -> None:
         self._stream = stream
         self._name = name
+        self._partial: list[str] = []  # the text of the line being written, not yet handed on
+        self._lock = threading.Lock()
 
     def write(self, text: str) -> int:
         task = recording.current_task()
-        if task is None:
-            return self._stream.write(text)
-        if task.replaying or self._name in task.lines_replaying:
+        if task is not None and (task.replaying or self._name in task.lines_replaying):
             if self._skip_replayed(task, text):
                 return len(text)
             if task.peek() is not None:  # new output amid replay: show it, nowhere to record it
-                return self._stream.write(text)
-        written = self._stream.write(text)
-        site = frames.site_of(sys._getframe(1))
-        context.active().journal.record_output(task, self._name, site, text)
-        return written
+                task = None
+        self._hand_on(text)
+        if task is not None:
+            site = frames.site_of(sys._getframe(1))
+            context.active().journal.record_output(task, self._name, site, text)
+        return len(text)
+
+    def _hand_on(self, text: str) -> None:
+        """Write the complete lines to the real stream in one write; keep the rest."""
+        cut = text.rfind("\n") + 1
+        with self._lock:
+            if not cut:
+                self._partial.append(text)
+                return
+            if self._partial:
+                self._partial.append(text[:cut])
+                self._stream.write("".join(self._partial))
+                self._partial.clear()
+            else:
+                self._stream.write(text[:cut])
+            if cut < len(text):
+                self._partial.append(text[cut:])
+
+    def flush(self) -> None:
+        """Hand on the line being written too, then flush the real stream (``flush=True``).
+
+        What a flush put out is an entry of its own (the line's rest makes the next), so a
+        crash after the flush does not print it again; replay ends the recorded piece here too.
+        """
+        with self._lock:
+            partial = "".join(self._partial)
+            self._partial.clear()
+            if partial:
+                self._stream.write(partial)
+        self._stream.flush()
+        task = recording.current_task()
+        if task is None:
+            return
+        if self._name in task.lines_replaying:
+            task.lines_replaying.discard(self._name)
+        elif partial and not task.replaying:
+            context.active().journal.end_line(task, self._name)
 
     def _skip_replayed(self, task: TaskJournal, text: str) -> bool:
         """Skip a write that belongs to a recorded line: one entry per line, as recorded, whatever
@@ -69,3 +112,14 @@ def install() -> tuple[TextIO, TextIO]:
     sys.stdout = OutputOnce(sys.stdout, "sys.stdout")  # type: ignore[assignment]
     sys.stderr = OutputOnce(sys.stderr, "sys.stderr")  # type: ignore[assignment]
     return originals
+
+
+def uninstall(originals: tuple[TextIO, TextIO]) -> None:
+    """Hand on what the script left without a newline and put the original streams back."""
+    for wrapper in (sys.stdout, sys.stderr):
+        if isinstance(wrapper, OutputOnce):
+            try:
+                wrapper.flush()
+            except (OSError, ValueError):  # a closed or broken stream: Python would not say more
+                pass
+    sys.stdout, sys.stderr = originals

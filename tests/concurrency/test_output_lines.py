@@ -19,17 +19,6 @@ import pytest
 
 pytestmark = pytest.mark.e2e
 
-PARTIAL_LINE_BUG = (
-    "BUG: runtime/journal.py record_output queues a line only at its newline, so the commit of"
-    " a call made in the middle of a line (print(..., end=' '); effect(); print('ok'), or a"
-    " worker thread's effect while the main thread's line is open) does not carry the part"
-    " already printed; a kill right after that commit makes the resumed run print that part"
-    " again. Fix: at each commit, also write every open line's text so far as a provisional"
-    " entry at the line's seq (superseded by the complete entry, the last record of a seq wins),"
-    " and on replay skip the recorded characters of a provisional entry, then write the rest of"
-    " the line live and record the completed line at the same seq"
-)
-
 LIB = """
 def effect(tag):
     return tag
@@ -44,6 +33,10 @@ PIECES_ACROSS_A_RECORDED_CALL = """
         print("ok", result)
     print("done")
 """
+
+FLUSHED_PIECES_ACROSS_A_RECORDED_CALL = PIECES_ACROSS_A_RECORDED_CALL.replace(
+    'end=" ")', 'end=" ", flush=True)'
+)
 
 PIECES_ACROSS_ANOTHER_THREADS_CALL = """
     import sys
@@ -71,17 +64,22 @@ def resumed_output(cc, source: str, kill_at: int) -> tuple[str, str]:
     return plain.stdout, "".join(a.stdout for a in series.attempts)
 
 
-@pytest.mark.xfail(strict=True, reason=PARTIAL_LINE_BUG)
 def test_line_written_around_a_recorded_call_is_printed_once(cc):
-    # Killed right after the commit of step 3's effect: "step 3: fetching... " is on stdout but
-    # not in the journal, so the resumed run prints it again.
+    # Killed right after the commit of step 3's effect: "step 3: fetching... " was not handed on
+    # to stdout yet (a line goes out whole), so the resumed run prints the whole line once.
     expected, printed = resumed_output(cc, PIECES_ACROSS_A_RECORDED_CALL, kill_at=6)
     assert printed == expected
 
 
-@pytest.mark.xfail(strict=True, reason=PARTIAL_LINE_BUG)
+def test_flushed_part_of_a_line_around_a_recorded_call_is_printed_once(cc):
+    # flush=True puts "step N: fetching... " out before the effect: it is an entry of its own,
+    # committed with the effect, and not printed again after the kill.
+    expected, printed = resumed_output(cc, FLUSHED_PIECES_ACROSS_A_RECORDED_CALL, kill_at=6)
+    assert printed == expected
+
+
 def test_line_written_around_another_threads_call_is_printed_once(cc):
-    # Killed right after the commit of the worker's effect of line 4: "line 4 begins" is on
-    # stdout but not in the journal, so the resumed run prints it again.
+    # Killed right after the commit of the worker's effect of line 4: "line 4 begins" was not
+    # handed on to stdout yet, so the resumed run prints the whole line once.
     expected, printed = resumed_output(cc, PIECES_ACROSS_ANOTHER_THREADS_CALL, kill_at=8)
     assert printed == expected

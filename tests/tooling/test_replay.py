@@ -4,6 +4,7 @@ then resumed with each; nothing is executed or written by a replay."""
 from __future__ import annotations
 
 import json
+import textwrap
 import time
 
 import pytest
@@ -146,3 +147,50 @@ def test_replay_does_not_wait_out_a_sleep_nor_run_the_effect_after_it(tool):
     assert "replays cleanly up to the frontier (2 of 2 entries)" in replayed.stdout
     assert "sidefx.record() at nap.py:8" in replayed.stdout
     assert tool.witnessed() == ["before"]
+
+
+MYLIB = """
+    import sidefx
+
+
+    def parse(text):
+        return int(text) * 2
+
+
+    def send(path, value):
+        sidefx.record(path, f"sent {value}")
+        return f"sent {value}"
+"""
+
+
+def test_replay_of_a_script_that_declares_a_library_function_pure(tool):
+    """``durable_python.pure(lib.f)`` is declared while the script runs, in replay too: the
+    declared function is run, not looked up in the journal, by ``run``, resume and ``replay``."""
+    (tool.lib / "mylib.py").write_text(textwrap.dedent(MYLIB).lstrip())
+    tool.write(
+        "declared.py",
+        """
+        import sys
+
+        import durable_python
+        import mylib
+
+        durable_python.pure(mylib.parse)
+        value = mylib.parse("21")
+        print(mylib.send(sys.argv[1], value))
+        print("done")
+        """,
+    )
+    killed = tool.cli("run", "declared.py", str(tool.witness), kill_at=2)  # after the send
+    assert killed.killed, killed
+    run_id = tool.newest_run()["run_id"]
+    assert [e["name"] for e in tool.show(run_id) if e["policy"] == "effect"] == ["mylib.send"]
+    replayed = tool.cli("replay", run_id)
+    assert replayed.returncode == 0, replayed
+    resumed = tool.cli("run", "declared.py", str(tool.witness))
+    assert resumed.returncode == 0, resumed
+    assert tool.witnessed() == ["sent 42"]
+    assert killed.stdout + resumed.stdout == "sent 42\ndone\n"
+    again = tool.cli("replay", run_id)
+    assert again.returncode == 0, again
+    assert "replays cleanly" in again.stdout, again
