@@ -46,11 +46,13 @@ class RunStatus(StrEnum):
     RUNNING = "running"  # a process executes it (or did, and died: ``crashed`` in listings)
     SUSPENDED = "suspended"  # waiting for a timer or an event with no process
     COMPLETED = "completed"
-    FAILED = "failed"  # an uncaught exception or a non-zero exit: resumable after a fix
+    EXITED = "exited"  # the script ended itself with a non-zero code (sys.exit, exit(), argparse)
+    FAILED = "failed"  # an uncaught exception: resumable after a fix
     CANCELLED = "cancelled"
 
 
-FINAL = frozenset({RunStatus.COMPLETED, RunStatus.CANCELLED})  # the same command starts anew
+# The same command starts anew.
+FINAL = frozenset({RunStatus.COMPLETED, RunStatus.EXITED, RunStatus.CANCELLED})
 UNFINISHED = frozenset({RunStatus.RUNNING, RunStatus.FAILED, RunStatus.SUSPENDED})
 RESUMABLE = frozenset({RunStatus.SUSPENDED, RunStatus.RUNNING, RunStatus.NEW})  # by a worker
 
@@ -77,7 +79,9 @@ class Run:
 
     run_id: str
     script: str  # absolute path
-    source_hash: str  # of the source last executed ("" before the first start)
+    # The hashes of every source the run has executed, space-separated ("" before it started):
+    # a resume announces an edit only for a source the journal was never recorded against.
+    source_hash: str
     argv: tuple[str, ...]
     cwd: str
     hash_seed: int
@@ -101,6 +105,18 @@ class Run:
     @property
     def is_final(self) -> bool:
         return self.status in FINAL
+
+    def executed(self, source_hash: str) -> bool:
+        """Whether the run has executed this source before (it did not start yet: nothing)."""
+        return source_hash in self.source_hash.split()
+
+    def sources_with(self, source_hash: str) -> str:
+        """``source_hash`` for the row once this source executes too."""
+        return (
+            self.source_hash
+            if self.executed(source_hash)
+            else f"{self.source_hash} {source_hash}".strip()
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The row as JSON-able values (``status`` as its string)."""
@@ -151,7 +167,7 @@ class Divergence:
         how = ", same call with other arguments" if self.same_callable else ""
         return f"diverges at {self.site} (journal entry {self.position}{how})"
 
-    def render(self, command: str = "durable-python run --new ...") -> str:
+    def render(self, command: str) -> str:
         """The full message: the two calls, the argument diff, and the ways to go on."""
         same = "  (same callable, different arguments)" if self.same_callable else ""
         return (

@@ -82,7 +82,7 @@ def run(options: RunOptions) -> int:
             handoff = {"user_seed": state["user_seed"], "claim": claim.handoff()}
             hashseed.reexec(the_run.hash_seed, handoff)
     entries = store.journal(the_run)
-    if the_run.source_hash not in ("", source_hash):
+    if the_run.source_hash and not the_run.executed(source_hash):
         say(
             f"{options.script} changed since run {the_run.run_id} was recorded; replaying it"
             " against the new code (a divergence will be reported if the edit breaks the run)"
@@ -90,7 +90,7 @@ def run(options: RunOptions) -> int:
     previous_status = the_run.status
     the_run = dataclasses.replace(
         waiting.prepare(the_run, options.suspend, options.suspend_after),
-        source_hash=source_hash,
+        source_hash=the_run.sources_with(source_hash),
         status=RunStatus.RUNNING,
         pid=os.getpid(),
     )
@@ -108,6 +108,7 @@ def run(options: RunOptions) -> int:
         settings=settings,
         decider=Decider(settings.policies),
         store=store,
+        store_option=options.store,
         cancel_requested=store.cancel_requested(the_run.run_id),
         retry_default=retry_default,
         retry_policy_for=retries.policy_for,
@@ -170,7 +171,7 @@ def _execute(
             status, exit_code = RunStatus.COMPLETED, 0
         except SystemExit as exc:
             exit_code = runner.exit_code_of(exc)
-            status = RunStatus.COMPLETED if exit_code == 0 else RunStatus.FAILED
+            status = RunStatus.COMPLETED if exit_code == 0 else RunStatus.EXITED
         except BaseException as exc:  # noqa: BLE001 - reported below exactly as Python reports it
             uncaught = exc
         finally:

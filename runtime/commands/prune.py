@@ -27,7 +27,12 @@ DAY = 86400.0
 
 def configure(parser: argparse.ArgumentParser) -> None:
     add_store_option(parser)
-    for status, default in (("completed", 7.0), ("failed", 30.0), ("cancelled", 7.0)):
+    for status, default in (
+        ("completed", 7.0),
+        ("exited", 7.0),
+        ("failed", 30.0),
+        ("cancelled", 7.0),
+    ):
         parser.add_argument(
             f"--{status}-days",
             type=float,
@@ -47,6 +52,7 @@ def execute(args: argparse.Namespace) -> int:
     store = configured_store(args.store)
     keep = {
         RunStatus.COMPLETED: args.completed_days * DAY,
+        RunStatus.EXITED: args.exited_days * DAY,
         RunStatus.FAILED: args.failed_days * DAY,
         RunStatus.CANCELLED: args.cancelled_days * DAY,
     }

@@ -141,18 +141,21 @@ def test_cancel_interrupts_a_sleep_and_replays_the_same_way(env: Env) -> None:
 
 def test_prune_keeps_finished_runs_for_their_retention(env: Env) -> None:
     env.write("ok.py", "print('ok')\n")
-    env.write("bad.py", "raise SystemExit(3)\n")
+    env.write("bad.py", "raise RuntimeError('bad')\n")  # failed: kept longer
     env.write("wait.py", "import time\ntime.sleep(3600)\n")
+    env.write("exits.py", "raise SystemExit(3)\n")  # exited: final, pruned like completed
     assert env.dp("run", "ok.py").returncode == 0
-    assert env.dp("run", "bad.py").returncode == 3
+    assert env.dp("run", "exits.py").returncode == 3
+    assert env.dp("run", "bad.py").returncode == 1
     assert env.dp("run", "--suspend", "wait.py").returncode == 75
     assert env.dp("prune").stderr.strip().endswith(f"deleted no runs in {env.store}")
     days = 86400
     dry = env.dp("prune", "--dry-run", env={"DURABLE_PYTHON_TEST_CLOCK_OFFSET": str(8 * days)})
     assert "would delete" in dry.stdout and "ok.py" in dry.stdout and "bad.py" not in dry.stdout
-    assert len(env.runs()) == 3
+    assert "exits.py" in dry.stdout, dry.stdout
+    assert len(env.runs()) == 4
     week = env.dp("prune", env={"DURABLE_PYTHON_TEST_CLOCK_OFFSET": str(8 * days)})
-    assert week.returncode == 0 and "deleted 1 completed" in week.stderr, week.stderr
+    assert week.returncode == 0 and "deleted 1 completed, 1 exited" in week.stderr, week.stderr
     assert sorted(r["argv"][0] for r in env.runs().values()) == ["bad.py", "wait.py"]
     month = env.dp(
         "prune", "--failed-days", "2", env={"DURABLE_PYTHON_TEST_CLOCK_OFFSET": str(3 * days)}

@@ -89,7 +89,7 @@ def test_rejected_while_waiting_live(env: Env, shop: Shop) -> None:
             "inventory released",
         ],
     )
-    assert env.status(run["run_id"]) == "failed"
+    assert env.status(run["run_id"]) == "exited"  # sys.exit(1) after compensating: final
 
 
 def test_approval_times_out_and_the_timeout_replays(env: Env, shop: Shop) -> None:
@@ -99,16 +99,19 @@ def test_approval_times_out_and_the_timeout_replays(env: Env, shop: Shop) -> Non
     assert first.returncode == 75, first.stderr
     run = env.run_of(*args)
     assert run["wake_at"] == pytest.approx(time.time() + 1.5, abs=1.5)
-    env.wait_status(run["run_id"], ("failed",), timeout=30)
+    env.wait_status(run["run_id"], ("exited",), timeout=30)
     assert shop.calls("o3") == COMPENSATED
     assert "order failed: no approval within 1.5 s; compensating" in worker.out
     worker.stop()
-    # The same command again replays the recorded timeout (and compensation): nothing is called.
+    # The script ended itself (sys.exit(1)): final. Its journal replays the recorded timeout and
+    # compensation without calling anything; resuming it only says how it ended.
     env.wait_unlocked(run["run_id"])
-    again = env.dp(*order(*args))
-    assert again.returncode == 1, again.stderr
+    replayed = env.dp("replay", run["run_id"])
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    assert "replays cleanly to the end of the script" in replayed.stdout, replayed.stdout
+    again = env.dp("resume", run["run_id"])
+    assert again.returncode == 1 and "already exited" in again.stderr, again.stderr
     assert shop.calls("o3") == COMPENSATED
-    assert "[o3]" not in again.stdout
 
 
 def test_cancel_a_live_order_compensates(env: Env, shop: Shop) -> None:
