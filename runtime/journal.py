@@ -51,6 +51,7 @@ class TaskJournal:
         "seq",
         "retry_attempts",
         "lines_replaying",
+        "printed_after_failure",
         "children",
     )
 
@@ -61,6 +62,8 @@ class TaskJournal:
         self.seq = 0
         self.retry_attempts: dict[int, int] = {}  # seq -> attempt, for a retried failed effect
         self.lines_replaying: set[str] = set()  # streams amid a line whose entry was replayed
+        # seq -> (stream, text) of the lines a failed run printed after the effect it retries
+        self.printed_after_failure: dict[int, tuple[str, str]] = {}
         self.children: dict[str, int] = {}  # how many child tasks of each kind were started
 
     @property
@@ -96,14 +99,21 @@ class TaskJournal:
         return f"{self.name}/{kind}{number}"
 
     def retry_last_failed_effect(self) -> None:
-        """Drop a final failed effect from replay so it runs again (fix-and-resume, DESIGN 6)."""
+        """Drop a final failed effect from replay so it runs again (fix-and-resume, DESIGN 6).
+
+        What the failed run printed after it (a ``finally``, an ``except`` that re-raised) is
+        kept aside: the retried code does not print those lines again (see streams.py).
+        """
         for seq in sorted(self.recorded, reverse=True):
             entry = self.recorded[seq]
             if entry.policy == _OUTPUT:
                 continue
             if entry.policy == Policy.EFFECT and entry.outcome != Outcome.OK:
                 for later in [s for s in self.recorded if s >= seq]:
-                    del self.recorded[later]
+                    dropped = self.recorded.pop(later)
+                    if dropped.policy == _OUTPUT:
+                        text = (dropped.payload or b"").decode("utf-8", "surrogatepass")
+                        self.printed_after_failure[later] = (dropped.name, text)
                 self.last_recorded = max(self.recorded, default=-1)
                 self.retry_attempts[seq] = entry.attempt + 1
             return
@@ -175,15 +185,19 @@ class Journal:
             self._queue.append((self._enqueued, record))
             return self._enqueued
 
-    def record_output(self, task: TaskJournal, stream: str, site: str, text: str) -> None:
+    def record_output(
+        self, task: TaskJournal, stream: str, site: str, text: str, seq: int | None = None
+    ) -> None:
         """Record written text; the writes of one line (``print``'s pieces) make one entry, even
-        when recorded calls happen between them: the line claimed its seq when it began."""
+        when recorded calls happen between them: the line claimed its seq when it began (or
+        ``seq``, already claimed, for a line that begins now)."""
         key = (task.name, stream)
         with self._write_lock:
             line = self._open_lines.get(key)
             if line is None:
-                seq = task.seq
-                task.seq = seq + 1
+                if seq is None:
+                    seq = task.seq
+                    task.seq = seq + 1
                 line = self._open_lines[key] = [task.name, seq, site, [], time.time()]
             line[3].append(text)
             if text.endswith("\n"):

@@ -31,6 +31,8 @@ class OutputOnce:
         self._name = name
         self._partial: list[str] = []  # the text of the line being written, not yet handed on
         self._lock = threading.Lock()
+        # task -> (seq, text so far) of a line compared with one a failed run printed there
+        self._held: dict[str, tuple[int, str]] = {}
 
     def write(self, text: str) -> int:
         task = recording.current_task()
@@ -39,11 +41,38 @@ class OutputOnce:
                 return len(text)
             if task.peek() is not None:  # new output amid replay: show it, nowhere to record it
                 task = None
+        if task is not None and task.printed_after_failure:
+            if self._printed_before(task, text, sys._getframe(1)):
+                return len(text)
         self._hand_on(text)
         if task is not None:
             site = frames.site_of(sys._getframe(1))
             context.active().journal.record_output(task, self._name, site, text)
         return len(text)
+
+    def _printed_before(self, task: TaskJournal, text: str, caller: Any) -> bool:
+        """Hold back a line that a failed run printed at this seq after the effect it retries,
+        while the retried code writes the same text; skip it once it is complete. At the first
+        difference, what was held back is written and recorded, and the rest goes live."""
+        printed = task.printed_after_failure
+        held = self._held.pop(task.name, None)
+        seq, so_far = held if held is not None else (task.seq, "")
+        stream, recorded = printed.get(seq, ("", ""))
+        so_far += text
+        if stream != self._name or not recorded.startswith(so_far):
+            printed.clear()  # the retried code took another path
+            if held is not None:
+                self._hand_on(held[1])
+                site = frames.site_of(caller)
+                context.active().journal.record_output(task, self._name, site, held[1], seq)
+            return False
+        if held is None:
+            task.seq = seq + 1  # the line claims its seq when it begins, as a live one does
+        if so_far == recorded:
+            del printed[seq]
+        else:
+            self._held[task.name] = (seq, so_far)
+        return True
 
     def _hand_on(self, text: str) -> None:
         """Write the complete lines to the real stream in one write; keep the rest."""
