@@ -8,7 +8,7 @@ import os
 import sys
 
 from . import errors
-from .commands import COMMANDS
+from .commands import COMMANDS, SCRIPT_ARGUMENTS_AFTER_DASHES, split_script_arguments
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -24,11 +24,22 @@ def _parser() -> argparse.ArgumentParser:
         )
         module.configure(sub)
         sub.set_defaults(execute=module.execute)
+        if name in SCRIPT_ARGUMENTS_AFTER_DASHES:
+            sub.set_defaults(args=[])
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    own, script_arguments = split_script_arguments(sys.argv[1:] if argv is None else argv)
+    parser = _parser()
+    args, unknown = parser.parse_known_args(own)
+    if unknown:
+        hint = ""
+        if own[0] in SCRIPT_ARGUMENTS_AFTER_DASHES:
+            hint = f"; the script's arguments go after --: durable-python {own[0]} SCRIPT -- ARGS"
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}{hint}")
+    if script_arguments:
+        args.args = script_arguments
     try:
         return args.execute(args)
     except errors.DurablePythonError as exc:

@@ -27,6 +27,21 @@ COMMANDS = [
 ]
 
 
+# Commands whose own options may come before or after the script: the script's arguments follow
+# ``--`` (``watch job.py --once -- --day 1``). ``run`` is not one: like ``python``, everything after
+# the script is the script's.
+SCRIPT_ARGUMENTS_AFTER_DASHES = frozenset({"watch", "check"})
+
+
+def split_script_arguments(argv: list[str]) -> tuple[list[str], list[str]]:
+    """``(durable-python's arguments, the script's)`` for a command in
+    ``SCRIPT_ARGUMENTS_AFTER_DASHES``; ``argv`` unchanged and no script arguments otherwise."""
+    if not argv or argv[0] not in SCRIPT_ARGUMENTS_AFTER_DASHES or "--" not in argv:
+        return argv, []
+    cut = argv.index("--")
+    return argv[:cut], argv[cut + 1 :]
+
+
 def add_store_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--store", metavar="DIR", help="store directory (default .durable, or DURABLE_PYTHON_STORE)"

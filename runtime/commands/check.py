@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 
 PARSER = {
@@ -18,7 +19,7 @@ PARSER = {
         "The script really runs, many times: point its effects at test services. Exit codes:"
         " 0 passed, 1 a crash schedule breaks the script, 64 the script cannot be checked."
     ),
-    "epilog": "example: durable-python check --examples 30 nightly_export.py --day 2026-01-31",
+    "epilog": "example: durable-python check nightly_export.py --examples 30 -- --day 2026-01-31",
 }
 
 
@@ -54,8 +55,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="executions to spend shrinking a failing schedule (default 30)",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="say each schedule tried")
-    parser.add_argument("script", help="the script to check")
-    parser.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the script")
+    parser.add_argument("script", help="the script to check; its arguments after --")
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -84,11 +84,11 @@ def execute(args: argparse.Namespace) -> int:
         progress=progress,
     )
     sys.stdout.write(result.report())
+    dashes = ["--"] if args.args else []
     if not result.passed and result.failure is not None:
         sys.stdout.write(
             f"  repeat it with: durable-python check --seed {result.seed}"
-            f" --examples {args.examples} {args.script} {' '.join(args.args)}".rstrip()
-            + "\n"
+            f" --examples {args.examples} {shlex.join([args.script, *dashes, *args.args])}\n"
         )
     if result.error:
         return EXIT_USAGE

@@ -56,8 +56,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--once", action="store_true", help="check once and exit (status 65 if a run diverges)"
     )
-    parser.add_argument("script", help="the script to watch")
-    parser.add_argument("args", nargs=argparse.REMAINDER, help="arguments for --run")
+    parser.add_argument("script", help="the script to watch; its arguments for --run after --")
 
 
 def say(text: str = "") -> None:
@@ -147,7 +146,8 @@ def _check(
         clean = sum(v["status"] == "clean" for v in verdicts)
         say(f"  {len(runs)} run(s): {clean} replay cleanly, {len(runs) - clean} do not")
     if args.run:
-        command = child.command("run", "--store", store.location, path, *args.args)
+        # the script as typed: the same command as the user's own, so it resumes their run
+        command = child.command("run", "--store", store.location, args.script, *args.args)
         say(f"  running {shown} {' '.join(args.args)}".rstrip())
         done = subprocess.run(command, stdin=subprocess.DEVNULL)
         say(f"  {shown} exited with {done.returncode}")
