@@ -12,6 +12,7 @@ own task.
 
 from __future__ import annotations
 
+import shlex
 import threading
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -49,6 +50,7 @@ class RunContext:
     consumed: set[str] = field(default_factory=set)  # ids of the events the run received
     patches_seen: dict[str, set[str]] = field(default_factory=dict)  # task -> change ids
     progress: Any = None  # the replay progress line (progress.Progress), if shown
+    store_option: str | None = None  # the --store the command was given, for commands we suggest
     _numbers: dict[tuple[str, str], int] = field(default_factory=dict)
 
     @property
@@ -62,6 +64,11 @@ class RunContext:
         number = self._numbers.get(slot, 0)
         self._numbers[slot] = number + 1
         return number
+
+    def restart_command(self) -> str:
+        """The exact command that starts this run's script afresh (``run --new``)."""
+        store = ["--store", self.store_option] if self.store_option else []
+        return shlex.join(["durable-python", "run", "--new", *store, *self.run.argv])
 
     def cancel_delivered(self) -> None:
         """Cancelled was raised in the script: the request is answered."""

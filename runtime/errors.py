@@ -49,9 +49,8 @@ class NondeterminismError(DurablePythonError):
 
     exit_code = EXIT_DIVERGENCE
 
-    def __init__(
-        self, divergence: Divergence, command: str = "durable-python run --new ..."
-    ) -> None:
+    def __init__(self, divergence: Divergence, command: str) -> None:
+        """``command``: the exact command line that starts the script afresh."""
         super().__init__(divergence.render(command))
         self.divergence = divergence
 

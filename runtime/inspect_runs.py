@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import pickle
 import sys
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 from .model import Entry, Outcome, Policy, Run, RunStatus
 from .stores.base import Store
@@ -87,28 +88,90 @@ def list_runs(store: Store, as_json: bool) -> int:
     return 0
 
 
-def _summary(entry: Entry) -> str:
+class _Missing(Exception):  # noqa: N818 - stands in for a class this process cannot import
+    """An object of a class that is not importable here (defined in the script, say)."""
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__module__}.{type(self).__qualname__}>"
+
+
+class _Reader(pickle.Unpickler):
+    """Unpickles a recorded value outside its script: a class that cannot be imported here
+    becomes a stand-in of the same name, so a failed call still reads ``raised Type: message``."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        try:
+            return super().find_class(module, name)
+        except (ImportError, AttributeError):
+            return type(name, (_Missing,), {"__module__": module, "__qualname__": name})
+
+
+class _Unreadable(NamedTuple):
+    """A payload this process cannot read at all (damaged, or of a newer pickle protocol)."""
+
+    size: int
+
+
+def _value(entry: Entry) -> Any:
+    """The recorded value, read as well as this process can (``None`` if it cannot)."""
     if entry.policy == Policy.OUTPUT:
-        return repr(entry.payload.decode("utf-8", "replace"))
+        return entry.payload.decode("utf-8", "replace")
+    if not entry.payload:
+        return None
     try:
-        value: Any = pickle.loads(entry.payload) if entry.payload else None
-    except Exception:  # noqa: BLE001 - a class that is gone: show the size instead
-        return f"<{len(entry.payload or b'')} bytes>"
-    if entry.outcome == Outcome.ERROR:
-        return f"raised {type(value).__name__}: {value}"
-    if entry.outcome == Outcome.REBUILT:
-        return f"raised {value['qualname']}: {value['message']}"
-    if entry.outcome == Outcome.UNSAVED:
-        return f"unsaved {value[0]} ({value[1]})"
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+        return _Reader(io.BytesIO(entry.payload)).load()
+    except Exception:  # noqa: BLE001 - damaged or of an unknown protocol: shown by its size
+        return _Unreadable(len(entry.payload))
 
 
-def show_run(store: Store, run_id: str, as_json: bool) -> int:
+def _error_text(entry: Entry, value: Any) -> str | None:
+    """``Type: message`` of a failed call, or ``None`` for a call that returned."""
+    if entry.outcome == Outcome.ERROR and isinstance(value, BaseException):
+        return f"{type(value).__qualname__}: {value}"
+    if entry.outcome == Outcome.REBUILT and isinstance(value, dict):
+        return f"{value['qualname']}: {value['message']}"
+    return None
+
+
+def _summary(entry: Entry, value: Any, cut: bool) -> str:
+    """One line for an entry's outcome; ``cut`` keeps it short (the text view)."""
+    error = _error_text(entry, value)
+    if error is not None:
+        text = f"raised {error}"
+    elif isinstance(value, _Unreadable):
+        text = f"<{value.size} bytes>"
+    elif entry.outcome == Outcome.UNSAVED:
+        text = f"unsaved {value[0]} ({value[1]})"
+    elif entry.policy == Policy.TIMER and isinstance(value, float):
+        text = f"{value - entry.started:.3f} s, due {_when(value)}"
+    else:
+        text = repr(value)
+    return text[:77] + "..." if cut and len(text) > 80 else text
+
+
+def _json_value(entry: Entry, value: Any) -> Any:
+    """The recorded value as JSON where it is JSON (``None`` otherwise; the summary says it)."""
+    if _error_text(entry, value) is not None or entry.outcome == Outcome.UNSAVED:
+        return None
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        return None
+    return value
+
+
+# What ``show --calls`` keeps: what the script did to the world and what it waited for.
+_CALLS = frozenset({Policy.EFFECT, Policy.AWAITED, Policy.TIMER, Policy.EVENT, Policy.CANCEL})
+
+
+def show_run(store: Store, run_id: str, as_json: bool, calls_only: bool = False) -> int:
     run = store.require(run_id)
     entries = store.entries(run, attempts=True)
+    if calls_only:
+        entries = [e for e in entries if e.policy in _CALLS or e.outcome != Outcome.OK]
     if as_json:
         for entry in entries:
+            value = _value(entry)
             print(
                 json.dumps(
                     {
@@ -121,7 +184,9 @@ def show_run(store: Store, run_id: str, as_json: bool) -> int:
                         "outcome": entry.outcome,
                         "started": entry.started,
                         "ended": entry.ended,
-                        "summary": _summary(entry),
+                        "error": _error_text(entry, value),
+                        "value": _json_value(entry, value),
+                        "summary": _summary(entry, value, cut=False),
                     }
                 )
             )
@@ -134,6 +199,6 @@ def show_run(store: Store, run_id: str, as_json: bool) -> int:
         site = os.path.basename(entry.site.rpartition(":")[0]) + ":" + entry.site.rpartition(":")[2]
         print(
             f"{entry.task}/{entry.seq:<5} +{offset:9.3f}s  {entry.policy:<6}  {entry.name}"
-            f"{attempt}  {site}  -> {_summary(entry)}"
+            f"{attempt}  {site}  -> {_summary(entry, _value(entry), cut=True)}"
         )
     return 0

@@ -234,7 +234,7 @@ def _diverged(
         same_callable=same_callable,
         argument_diff=tuple(changes),
     )
-    run.failure = NondeterminismError(divergence)
+    run.failure = NondeterminismError(divergence, run.restart_command())
     raise run.failure
 
 

@@ -334,7 +334,7 @@ def test_durable_sleep_resumes_with_only_the_time_left(dp):
 
     timers = [e for e in dp.show(dp.run_of("sleeper.py")["run_id"]) if e["policy"] == "timer"]
     assert len(timers) == 1, timers
-    deadline = float(timers[0]["summary"])
+    deadline = timers[0]["value"]
     assert deadline - timers[0]["started"] == pytest.approx(4.0, abs=0.05)
     output = first.stdout + second.stdout + third.stdout
     assert re.fullmatch(r"sleeping\nawake \S+\ndone\n", output), output
