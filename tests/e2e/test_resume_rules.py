@@ -94,7 +94,7 @@ def test_run_id_resumes_a_crashed_run_and_keeps_the_scripts_exit_code(dp):
     assert resumed.stdout == "worked\n"
     assert dp.counts(prefix) == {"/work": 1}
     dp.settle()
-    # Running it once more replays it: nothing is executed again, the exit code is the same.
+    # It exited (sys.exit(3)): final. Running it once more executes nothing, and gives its code.
     again = dp.run("--run-id", "job-7", "job.py", dp.url(prefix), "3")
     assert again.returncode == 3 and again.stdout == "", again
     assert dp.counts(prefix) == {"/work": 1}
@@ -171,6 +171,67 @@ def test_failed_last_effect_is_retried_when_the_run_is_resumed(dp):
     assert dp.counts(prefix) == {"/a": 1, "/b": 2}
 
 
+PRINTS_WHILE_FAILING = """
+    import sys
+
+    import witness_client
+
+    base, marker = sys.argv[1], sys.argv[2]
+    witness_client.hit(base + "/a")
+    print("did a")
+    try:
+        reply = witness_client.flaky(base + "/b", marker)
+    finally:
+        print("cleaning up")
+    print("b answered", reply["count"])
+"""
+
+
+def test_a_failed_run_resumed_after_a_fix_prints_nothing_twice(dp):
+    """The lines the failed run printed after its failed effect (a ``finally`` here) are in the
+    journal: the retried code prints them again, the same, and they are not shown twice."""
+    dp.write("cleanup.py", PRINTS_WHILE_FAILING)
+    prefix = dp.prefix("printed")
+    failed = dp.run("cleanup.py", dp.url(prefix), "up.marker")
+    assert failed.returncode == 1, failed
+    assert failed.stdout == "did a\ncleaning up\n"
+    (dp.work / "up.marker").write_text("the service is back\n")
+    dp.settle()
+    resumed = dp.run("cleanup.py", dp.url(prefix), "up.marker")
+    assert resumed.returncode == 0, resumed
+    assert resumed.stdout == "b answered 2\n"
+    assert dp.counts(prefix) == {"/a": 1, "/b": 2}
+    dp.settle()
+    outputs = [e["value"] for e in dp.show(dp.run_of("cleanup.py")["run_id"])]
+    assert [v for v in outputs if isinstance(v, str)] == [
+        "did a\n",
+        "cleaning up\n",
+        "b answered 2\n",
+    ], outputs
+
+
+def test_a_line_the_retried_code_prints_differently_is_printed(dp):
+    """Held back only while it is the same text: a line at that place that begins the same
+    ("cleaning up ", written in pieces by print) and then differs is printed whole."""
+    dp.write(
+        "reports.py",
+        PRINTS_WHILE_FAILING.replace(
+            'finally:\n        print("cleaning up")',
+            'except Exception as exc:\n        print("cleaning up after", type(exc).__name__)'
+            "\n        raise",
+        ).replace('print("b answered"', 'print("cleaning up", "done; b answered"'),
+    )
+    prefix = dp.prefix("differs")
+    failed = dp.run("reports.py", dp.url(prefix), "up.marker")
+    assert failed.returncode == 1, failed
+    assert failed.stdout == "did a\ncleaning up after WitnessError\n"
+    (dp.work / "up.marker").write_text("the service is back\n")
+    dp.settle()
+    resumed = dp.run("reports.py", dp.url(prefix), "up.marker")
+    assert resumed.returncode == 0, resumed
+    assert resumed.stdout == "cleaning up done; b answered 2\n"
+
+
 def test_changed_source_is_announced_once(dp):
     script = dp.write("steps.py", STEPS)
     prefix = dp.prefix("changed")
@@ -183,6 +244,65 @@ def test_changed_source_is_announced_once(dp):
     assert last.returncode == 0, last
     assert "changed since" not in last.stderr, last.stderr
     assert dp.counts(prefix) == {"/a": 1, "/b": 1, "/c": 1}
+
+
+def test_a_source_changed_back_is_not_announced_again(dp):
+    """The edit is announced for a source the journal was never recorded against, only."""
+    script = dp.write("steps.py", STEPS)
+    original = script.read_text()
+    prefix = dp.prefix("back")
+    assert dp.run("steps.py", dp.url(prefix), kill_at=2).killed
+    script.write_text(original + "# an edit\n")
+    edited = dp.run("steps.py", dp.url(prefix), kill_at=4)
+    assert edited.killed and edited.stderr.count("changed since") == 1, edited
+    script.write_text(original)
+    back = dp.run("steps.py", dp.url(prefix))
+    assert back.returncode == 0, back
+    assert "changed since" not in back.stderr, back.stderr
+    assert dp.counts(prefix) == {"/a": 1, "/b": 1, "/c": 1}
+
+
+FAILED_BUILD = """
+    import subprocess
+    import sys
+
+    import witness_client
+
+    witness_client.hit(sys.argv[1] + "/a")
+    print("checking the build")
+    try:
+        subprocess.run(["false"], check=True)
+    except subprocess.CalledProcessError as exc:
+        print("build failed with status", exc.returncode)
+        sys.exit(1)
+"""
+
+
+def test_sys_exit_is_the_scripts_own_ending_so_the_same_command_starts_a_new_run(dp):
+    """``sys.exit(1)`` ends the run for good (status exited, its code kept); the same command
+    starts a new run, and every line is printed once per run."""
+    dp.write("exits.py", FAILED_BUILD)
+    prefix = dp.prefix("exit")
+    first = dp.run("exits.py", dp.url(prefix))
+    assert first.returncode == 1, first
+    assert first.stdout == "checking the build\nbuild failed with status 1\n"
+    run = dp.run_of("exits.py")
+    assert (run["status"], run["exit_code"]) == ("exited", 1)
+    listed = dp.cli("runs")
+    assert "exited (1)" in listed.stdout, listed
+
+    second = dp.run("exits.py", dp.url(prefix))
+    assert second.returncode == 1, second
+    assert second.stdout == first.stdout
+    assert "resuming" not in second.stderr, second.stderr
+    runs = [r for r in dp.runs() if r["script"].endswith("exits.py")]
+    assert sorted(r["status"] for r in runs) == ["exited", "exited"]
+    assert dp.counts(prefix) == {"/a": 2}
+    outputs = [(e["task"], e["seq"]) for e in dp.show(run["run_id"]) if e["policy"] == "output"]
+    assert len(outputs) == len(set(outputs)) == 2, outputs
+
+    resumed = dp.cli("resume", run["run_id"])
+    assert resumed.returncode == 1 and "already exited" in resumed.stderr, resumed
 
 
 DIVERGING = """
@@ -222,7 +342,9 @@ def test_divergence_stops_the_run_and_names_the_line_and_both_calls(dp, edit, at
     now = [line for line in message.splitlines() if "attempted now" in line]
     assert recorded and "witness_client.hit(" in recorded[0], message
     assert now and attempted in now[0], message
-    assert "--new" in message and "patched" in message, message
+    assert "patched" in message, message
+    url = dp.url(prefix)
+    assert f"start afresh with: durable-python run --new diverging.py {url};" in message, message
     assert dp.counts(prefix) == {"/a": 1, "/b": 1}, "a diverged run went on executing"
 
     # Nothing was mixed into the journal: undo the edit and the run completes.

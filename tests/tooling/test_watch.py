@@ -59,3 +59,18 @@ def test_watch_once_exits_with_the_verdict(tool):
     once = tool.cli("watch", "--once", "job.py")
     assert once.returncode == 65, once
     assert "1 run(s): 0 replay cleanly, 1 do not" in once.stdout
+
+
+def test_watch_takes_its_options_after_the_script_too(tool):
+    """``watch job.py --once`` as the README writes it; the script's arguments follow ``--``."""
+    tool.write("job.py", V1)
+    assert tool.cli("run", "job.py", str(tool.witness), kill_at=5).killed
+    after = tool.cli("watch", "job.py", "--once", timeout=120)
+    assert after.returncode == 0, after
+    assert "1 run(s): 1 replay cleanly, 0 do not" in after.stdout, after
+    stray = tool.cli("watch", "job.py", "--once", "extra")
+    assert stray.returncode == 2, stray
+    assert "the script's arguments go after --" in stray.stderr, stray
+    with_args = tool.cli("watch", "job.py", "--once", "--run", "--", str(tool.witness))
+    assert with_args.returncode == 0, with_args
+    assert tool.witnessed() == ["invoice 0", "invoice 1", "invoice 2", "invoice 3"]
