@@ -2,6 +2,11 @@
 
 ``os.environ`` is replaced by a subclass sharing the same data whose item reads are recorded
 (writes are ordinary code and run again on replay, which rebuilds the same environment).
+
+Only the script's own reads are recorded: those its rewritten code makes, directly or through
+``os.getenv``. What a library reads on its own (while it imports, initialises lazily, rebuilds a
+recorded result, or in its own threads) happens when the library chooses, at another moment on
+replay than live, so it is read live and never enters the script's journal.
 """
 
 from __future__ import annotations
@@ -11,16 +16,32 @@ import sys
 from types import FrameType
 from typing import Any
 
+from . import context
 from .model import Policy
 from .recording import call, perform
 
 _READ = call(Policy.VALUE, "os.environ")
+_OS_FILE = os.getenv.__code__.co_filename  # os.getenv reads for its caller ("<frozen os>")
+
+
+def _script_frame(frame: FrameType) -> FrameType | None:
+    """The script's frame that makes the read at ``frame``, or ``None`` for a library's own."""
+    if frame.f_code.co_filename == _OS_FILE and frame.f_back is not None:
+        frame = frame.f_back
+    run = context.active()
+    module = frame.f_globals.get("__name__")
+    if run is None or module is None or not run.decider.is_rewritten_module(module):
+        return None
+    return frame
 
 
 class RecordedEnviron(os._Environ):  # type: ignore[name-defined,misc]
     def _read(self, key: str, frame: FrameType) -> str:
         read = super().__getitem__
-        return perform(_READ, frame, (key,), {}, lambda: read(key))
+        script_frame = _script_frame(frame)
+        if script_frame is None:
+            return read(key)
+        return perform(_READ, script_frame, (key,), {}, lambda: read(key))
 
     def __getitem__(self, key: str) -> str:
         return self._read(key, sys._getframe(1))
