@@ -306,6 +306,9 @@ class Process:
             if re.search(pattern, line):
                 return got
 
+    def send_signal(self, sig: int) -> None:
+        self.popen.send_signal(sig)
+
     def kill(self) -> None:
         """SIGKILL it (a crash), if it still runs."""
         if self.popen.poll() is None:
