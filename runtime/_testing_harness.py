@@ -337,14 +337,15 @@ class Process:
         return self
 
     def wait(self, timeout: float = 60) -> int:
-        """Its exit code, once it has ended."""
-        return self.popen.wait(timeout)
+        """Its exit code, once it has ended and all it wrote has been read."""
+        code = self.popen.wait(timeout)
+        for reader in self._readers:
+            reader.join(timeout)
+        return code
 
     def finish(self, timeout: float = 120) -> Attempt:
         """Wait for its end: the :class:`Attempt` (all it wrote, seconds since its start)."""
-        self.popen.wait(timeout)
-        for reader in self._readers:
-            reader.join(timeout)
+        self.wait(timeout)
         return Attempt(self.popen.returncode, self.out, self.err, time.monotonic() - self.started)
 
     def stop(self) -> None:
@@ -353,10 +354,10 @@ class Process:
             return
         self._signal(signal.SIGTERM)
         try:
-            self.popen.wait(timeout=10)
+            self.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self._signal(signal.SIGKILL)
-            self.popen.wait()
+            self.wait()
 
     def _signal(self, sig: int) -> None:
         try:
@@ -616,6 +617,10 @@ class Sandbox:
         assert done.exit_code == 0, done
         return [json.loads(line) for line in done.stdout.splitlines()]
 
+    def runs_by_id(self) -> dict[str, dict]:
+        """``runs --json`` keyed by run id."""
+        return {row["run_id"]: row for row in self.runs()}
+
     def show(self, run_id: str) -> list[dict]:
         """``durable-python show RUN --json``: the run's journal, one dict an entry."""
         done = self.cli("show", run_id, "--json")
@@ -632,6 +637,10 @@ class Sandbox:
         found = self.runs_of(script)
         assert found, f"no run of {self.work / script} in {self.runs()}"
         return found[-1]
+
+    def journal_of(self, script: str) -> list[dict]:
+        """The journal of the newest run of ``script`` (``show --json``)."""
+        return self.show(self.run_of(script)["run_id"])
 
     def status(self, run_id: str) -> str | None:
         """A run's recorded status (``running`` for one whose process died), from the Store;
