@@ -501,10 +501,14 @@ class Sandbox:
         return self.cli("run", *args, **options)
 
     def python(
-        self, *args: str, env: dict[str, str | None] | None = None, timeout: float = 120
+        self,
+        *args: str,
+        env: dict[str, str | None] | None = None,
+        timeout: float = 120,
+        timed_out: bool = False,
     ) -> Attempt:
         """``python ARGS`` with the same interpreter and environment: the plain reference."""
-        return self._exec([sys.executable, *args], env, None, timeout, None, False)
+        return self._exec([sys.executable, *args], env, None, timeout, None, timed_out)
 
     def start(
         self,
