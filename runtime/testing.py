@@ -41,100 +41,44 @@ import difflib
 import os
 import random
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import EXIT_DIVERGENCE, EXIT_INTERNAL, EXIT_STORE, EXIT_USAGE
+from ._testing_harness import (
+    _OWN_FAILURES,
+    KILLED,
+    TIMED_OUT,
+    Attempt,
+    CommandNotFound,
+    Execution,
+    Process,
+    Sandbox,
+    Witness,
+    durable_python_command,
+    wait_until,
+)
 
 __all__ = [
+    "KILLED",
+    "TIMED_OUT",
     "Attempt",
     "CheckResult",
+    "CommandNotFound",
     "Execution",
+    "Process",
+    "Sandbox",
+    "Witness",
     "assert_survives_crashes",
     "check_script",
     "crash_schedules",
+    "durable_python_command",
     "run_with_crashes",
+    "wait_until",
 ]
-
-KILLED = -signal.SIGKILL
-TIMED_OUT = 124  # what ``timeout(1)`` returns: an attempt that ran longer than allowed
-_OWN = "durable-python: "
-_OWN_FAILURES = (EXIT_USAGE, EXIT_DIVERGENCE, EXIT_INTERNAL, EXIT_STORE, TIMED_OUT)
-
-
-@dataclass
-class Attempt:
-    """One process of an execution: started, then killed at ``kill_at`` or run to its end."""
-
-    kill_at: int | None
-    exit_code: int
-    stdout: str
-    stderr: str  # what the script wrote to stderr (durable-python's own lines taken out)
-    notes: str  # what durable-python itself said on stderr
-    journal_size: int  # journal entries after this attempt
-    last_entry: str | None  # the last entry committed, for a killed attempt
-
-    @property
-    def killed(self) -> bool:
-        return self.exit_code == KILLED
-
-
-@dataclass
-class Execution:
-    """A script run to its end through a crash schedule: the attempts and the final journal."""
-
-    script: str
-    args: list[str]
-    schedule: tuple[int, ...]
-    attempts: list[Attempt] = field(default_factory=list)
-    entries: list[Any] = field(default_factory=list)  # durable_python.journal.Entry
-
-    @property
-    def stdout(self) -> str:
-        return "".join(a.stdout for a in self.attempts)
-
-    @property
-    def stderr(self) -> str:
-        return "".join(a.stderr for a in self.attempts)
-
-    @property
-    def exit_code(self) -> int:
-        return self.attempts[-1].exit_code if self.attempts else -1
-
-    @property
-    def crashes(self) -> int:
-        return sum(a.killed for a in self.attempts)
-
-    @property
-    def journal_size(self) -> int:
-        return len(self.entries)
-
-    @property
-    def divergence(self) -> str | None:
-        """The ``NondeterminismError`` message of an attempt that diverged, if one did."""
-        for attempt in self.attempts:
-            if attempt.exit_code == EXIT_DIVERGENCE:
-                notes = attempt.notes
-                at = notes.find("no longer matches its journal")
-                if at >= 0:
-                    notes = notes[notes.rfind("\n", 0, at) + 1 :].removeprefix(_OWN)
-                return notes.strip() or "exit code 65 (divergence)"
-        return None
-
-    @property
-    def calls(self) -> list[tuple[str, int, str, str, str]]:
-        """The recorded calls, outputs left out: (task, seq, policy, name, argument hash)."""
-        return [
-            (e.task, e.seq, e.policy, e.name, e.fingerprint.partition("|")[0])
-            for e in self.entries
-            if e.policy != "output"
-        ]
 
 
 def crash_schedules(journal_size: int, max_crashes: int = 3) -> Any:
@@ -170,7 +114,6 @@ def run_with_crashes(
     of the run (default: random).
     """
     from .model import Entry
-    from .stores import open_store
 
     script_path = os.path.abspath(script)
     if not os.path.isfile(script_path):
@@ -180,105 +123,50 @@ def run_with_crashes(
         work = scratch / "work"
         if workdir is not None:
             shutil.copytree(workdir, work, symlinks=True)
-        else:
-            work.mkdir()
-        store = open_store(scratch / "store")
-        environment = _environment(env, hash_seed)
-        command = [
-            sys.executable,
-            "-m",
-            "durable_python",
-            "run",
-            "--store",
-            store.location,
+        seed = hash_seed if hash_seed is not None else random.randrange(1, 2**32 - 1)
+        sandbox = Sandbox(
+            scratch,
+            work=work,
+            clear=("DURABLE_PYTHON_",),
+            unbuffered=True,  # what the script printed before a kill reaches the pipe
+            lib=False,
+            command=[sys.executable, "-m", "durable_python"],
+            env={
+                # the user's transpile cache, if they chose one (else the default one)
+                "DURABLE_PYTHON_CACHE": os.environ.get("DURABLE_PYTHON_CACHE"),
+                **(env or {}),
+                "PYTHONUNBUFFERED": "1",
+                "DURABLE_PYTHON_SYNC": "0",  # a SIGKILL loses no page cache; fsync is slow
+                "DURABLE_PYTHON_TEST_NO_FOLD": "1",  # scratch stores are never folded
+                "PYTHONHASHSEED": str(seed),  # also spares each start its re-exec
+            },
+        )
+        store = sandbox.open_store()
+        execution: Execution
+
+        def journal_after(attempt: Attempt) -> None:
+            runs = store.runs()  # a scratch store is never folded: its live runs' segments
+            entries = [Entry(*row) for row in store.entries(runs[-1])] if runs else []
+            attempt.journal_size = len(entries)
+            if attempt.killed and entries:
+                attempt.last_entry = _describe(max(entries, key=lambda e: (e.ended, e.seq)))
+            execution.entries = entries
+
+        execution = Execution(script_path, list(args), tuple(sorted(schedule)))
+        done = sandbox.resume(
             script_path,
             *args,
-        ]
-        execution = Execution(script_path, list(args), tuple(sorted(schedule)))
-        pending = list(execution.schedule)
-        size = 0
-        for _ in range(len(pending) + 1):
-            while pending and pending[0] <= size:
-                pending.pop(0)
-            kill_at = pending.pop(0) if pending else None
-            attempt_env = dict(environment)
-            if kill_at is not None:
-                attempt_env["DURABLE_PYTHON_TEST_KILL_AT"] = str(kill_at)
-            try:
-                done = subprocess.run(
-                    command,
-                    cwd=work,
-                    env=attempt_env,
-                    stdin=subprocess.DEVNULL,
-                    capture_output=True,
-                    text=True,
-                    errors="backslashreplace",
-                    timeout=timeout,
-                )
-            except subprocess.TimeoutExpired as exc:
-                done = subprocess.CompletedProcess(
-                    command,
-                    TIMED_OUT,
-                    _text(exc.stdout),
-                    _text(exc.stderr) + f"{_OWN}timed out after {timeout:g} s\n",
-                )
-            entries = [Entry(*row) for row in _journal_rows(store)]
-            size = len(entries)
-            stderr, notes = _split_stderr(done.stderr, done.returncode)
-            last = None
-            if done.returncode == KILLED and entries:
-                last = _describe(max(entries, key=lambda e: (e.ended, e.seq)))
-            execution.attempts.append(
-                Attempt(kill_at, done.returncode, done.stdout, stderr, notes, size, last)
-            )
-            execution.entries = entries
-            if done.returncode != KILLED or kill_at is None:
-                break
+            kill_ats=execution.schedule,
+            skip_passed=True,
+            require_end=False,
+            timeout=timeout,
+            timed_out=True,
+            after_attempt=journal_after,
+        )
+        execution.attempts = done.attempts
         return execution
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-
-
-def _text(output: bytes | str | None) -> str:
-    if isinstance(output, bytes):
-        return output.decode("utf-8", "backslashreplace")
-    return output or ""
-
-
-def _environment(env: dict[str, str] | None, hash_seed: int | None) -> dict[str, str]:
-    environment = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("DURABLE_PYTHON_") or k == "DURABLE_PYTHON_CACHE"
-    }
-    environment.update(env or {})
-    # Unbuffered: what the script printed before a kill reaches the pipe, as on a terminal.
-    environment["PYTHONUNBUFFERED"] = "1"
-    environment["DURABLE_PYTHON_SYNC"] = "0"  # a SIGKILL loses no page cache; fsync is slow
-    environment["DURABLE_PYTHON_TEST_NO_FOLD"] = "1"  # scratch stores are never folded
-    seed = hash_seed if hash_seed is not None else random.randrange(1, 2**32 - 1)
-    environment["PYTHONHASHSEED"] = str(seed)  # also spares each start its re-exec
-    return environment
-
-
-def _journal_rows(store: Any) -> list[tuple]:
-    runs = store.runs()  # a scratch store is never folded: its live runs, read from their segments
-    if not runs:
-        return []
-    return store.entries(runs[-1])
-
-
-def _split_stderr(text: str, exit_code: int) -> tuple[str, str]:
-    """(the script's stderr, durable-python's own lines). When durable-python ended the process
-    (a divergence), its last message runs to the end of stderr."""
-    lines = text.splitlines(keepends=True)
-    cut = len(lines)
-    if exit_code in _OWN_FAILURES:
-        own_starts = [i for i, line in enumerate(lines) if line.startswith(_OWN)]
-        cut = own_starts[-1] if own_starts else cut
-    script = [line for line in lines[:cut] if not line.startswith(_OWN)]
-    own = [line for line in lines[:cut] if line.startswith(_OWN)] + lines[cut:]
-    return "".join(script), "".join(own)
 
 
 def _describe(entry: Any) -> str:

@@ -1,80 +1,46 @@
-"""Shared fixtures: run a script under plain ``python`` and under the installed ``durable-python``."""
+"""Shared configuration: the hypothesis profiles, and fixtures built on the public
+``durable_python.testing`` harness (every test area's own fixtures build on it too)."""
 
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+from durable_python.testing import Attempt, CommandNotFound, Sandbox, durable_python_command
+
+# CI: the same examples on every run (derandomized, no example database), no deadlines (the
+# property tests run subprocesses), and the blob to reproduce a failure printed. Per-test
+# ``max_examples`` budgets stay as they are. ``HYPOTHESIS_PROFILE=dev`` explores: random
+# examples, several times the budget of tests that keep the default one.
+settings.register_profile("ci", derandomize=True, database=None, deadline=None, print_blob=True)
+settings.register_profile("dev", max_examples=500, deadline=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
-def durable_python_command() -> str:
-    """The installed ``durable-python`` next to this interpreter (a venv), else the one on PATH."""
-    beside = Path(sys.executable).with_name("durable-python")
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("durable-python")
-    if found is None:
-        pytest.skip("the durable-python command is not installed")
-    return found
+@pytest.fixture(scope="session")
+def durable_python() -> str:
+    """The path of the installed ``durable-python`` command; the test is skipped without it."""
+    try:
+        return durable_python_command()
+    except CommandNotFound as exc:
+        pytest.skip(str(exc))
 
 
-@dataclass
-class Outcome:
-    returncode: int
-    stdout: str
-    stderr: str
-
-    def __str__(self) -> str:
-        return f"exit {self.returncode}\n--- stdout\n{self.stdout}--- stderr\n{self.stderr}"
-
-
-class Scripts:
-    """A working directory for scripts, with a private transpiler cache and store."""
+class Scripts(Sandbox):
+    """Scripts written as given (not dedented), run under plain ``python`` and under
+    ``durable-python``, with nothing but ``DURABLE_PYTHON_*`` left out of the environment."""
 
     def __init__(self, root: Path) -> None:
-        self.dir = root / "work"
-        self.dir.mkdir()
-        self.env = dict(os.environ)
-        for name in list(self.env):
-            if name.startswith("DURABLE_PYTHON_"):
-                del self.env[name]
-        self.env["DURABLE_PYTHON_CACHE"] = str(root / "cache")
-        self.env["DURABLE_PYTHON_STORE"] = str(root / "store")
-        self.env["DURABLE_PYTHON_SYNC"] = "0"
+        super().__init__(root, clear=("DURABLE_PYTHON_",), dedent=False, lib=False)
+        self.dir = self.work
 
-    def write(self, name: str, text: str | bytes) -> Path:
-        path = self.dir / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(text, str):
-            path.write_text(text, encoding="utf-8")
-        else:
-            path.write_bytes(text)
-        return path
+    def durable(self, *args: str, timeout: float = 60) -> Attempt:
+        return self.cli(*args, timeout=timeout)
 
-    def _run(self, command: list[str], timeout: float) -> Outcome:
-        done = subprocess.run(
-            command,
-            cwd=self.dir,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            errors="backslashreplace",
-            timeout=timeout,
-        )
-        return Outcome(done.returncode, done.stdout, done.stderr)
-
-    def python(self, *args: str, timeout: float = 60) -> Outcome:
-        return self._run([sys.executable, *args], timeout)
-
-    def durable(self, *args: str, timeout: float = 60) -> Outcome:
-        return self._run([durable_python_command(), *args], timeout)
-
-    def both(self, script: str, *args: str, timeout: float = 60) -> tuple[Outcome, Outcome]:
+    def both(self, script: str, *args: str, timeout: float = 60) -> tuple[Attempt, Attempt]:
         """``python script args`` and ``durable-python run script args`` (a new run)."""
         plain = self.python(script, *args, timeout=timeout)
         durable = self.durable("run", "--new", script, *args, timeout=timeout)
@@ -82,11 +48,5 @@ class Scripts:
 
 
 @pytest.fixture
-def scripts(tmp_path: Path) -> Scripts:
+def scripts(tmp_path: Path, durable_python: str) -> Scripts:
     return Scripts(tmp_path)
-
-
-@pytest.fixture(scope="session")
-def durable_python() -> str:
-    """The path of the installed ``durable-python`` command."""
-    return durable_python_command()

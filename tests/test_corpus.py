@@ -23,13 +23,12 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import NamedTuple
 
 import pytest
+
+from durable_python.testing import Attempt, Sandbox
 
 pytestmark = pytest.mark.corpus
 
@@ -75,63 +74,39 @@ def _test_package() -> Path | None:
     return Path(os.path.dirname(test.__file__))
 
 
-class Outcome(NamedTuple):
-    returncode: int
-    stdout: str
-    stderr: str
-
-
 def summary(output: str) -> list[str]:
     """unittest's result lines, without the time it took."""
     lines = [re.sub(r" in [\d.]+s$", "", line) for line in _SUMMARY.findall(output)]
     return lines[-2:]
 
 
-def _run(command: list[str], cwd: Path, env: dict[str, str]) -> Outcome:
-    try:
-        done = subprocess.run(
-            command,
-            cwd=cwd,
-            env=env,
-            capture_output=True,
-            text=True,
-            errors="backslashreplace",
-            timeout=TIMEOUT,
-        )
-    except subprocess.TimeoutExpired as exc:
-        return Outcome(-1, "", f"timed out after {exc.timeout} s")
-    return Outcome(done.returncode, done.stdout, done.stderr)
-
-
 @pytest.fixture(scope="module")
-def corpus_results(tmp_path_factory, durable_python) -> dict[str, tuple[Outcome, Outcome]]:
+def corpus_results(tmp_path_factory, durable_python) -> dict[str, tuple[Attempt, Attempt]]:
     """Both runs of every corpus module, done concurrently: {module: (python, durable-python)}."""
     package = _test_package()
     if package is None:
         pytest.skip("CPython's test package is not installed")
     root = tmp_path_factory.mktemp("corpus")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DURABLE_PYTHON_")}
-    env.update(DURABLE_PYTHON_CACHE=str(root / "cache"), DURABLE_PYTHON_SYNC="0")
     jobs = []
     for module in MODULES:
         source = package / f"{module}.py"
         if not source.is_file():
             continue
-        work = root / module
-        work.mkdir()
-        shutil.copy(source, work / source.name)
+        sandbox = Sandbox(
+            root / module, cache=root / "cache", clear=("DURABLE_PYTHON_",), lib=False
+        )
+        shutil.copy(source, sandbox.work / source.name)
         script = source.name
         if module in IMPORTED:
             script = f"run_{module}.py"
-            (work / script).write_text(f"import unittest\n\nunittest.main(module={module!r})\n")
+            sandbox.write(script, f"import unittest\n\nunittest.main(module={module!r})\n")
         for sibling in ("data", "ziptestdata"):  # test_contextlib's chdir tests go there
-            (work / sibling).mkdir()
-        durable_env = dict(env, DURABLE_PYTHON_STORE=str(work / "store"))
-        jobs.append((module, [sys.executable, script], work, env))
-        jobs.append((module, [durable_python, "run", script], work, durable_env))
+            (sandbox.work / sibling).mkdir()
+        jobs.append((module, sandbox.python, script))
+        jobs.append((module, sandbox.run, script))
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        outcomes = list(pool.map(lambda job: _run(*job[1:]), jobs))
-    results: dict[str, list[Outcome]] = {}
+        outcomes = list(pool.map(lambda job: job[1](job[2], timeout=TIMEOUT, timed_out=True), jobs))
+    results: dict[str, list[Attempt]] = {}
     for (module, *_), outcome in zip(jobs, outcomes, strict=True):
         results.setdefault(module, []).append(outcome)
     return {module: (pair[0], pair[1]) for module, pair in results.items()}

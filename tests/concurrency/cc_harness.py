@@ -4,36 +4,21 @@ killed and again, and the checks (fixtures: conftest.py)."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import signal
 import subprocess
 import sys
-import textwrap
-import threading
-import time
 import urllib.request
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
 
+from durable_python._testing_harness import _clip as clip
+from durable_python.testing import Attempt, Execution, Sandbox
+
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "scripts" / "examples"
-KILLED = -signal.SIGKILL
-
-
-def durable_python_command() -> str:
-    beside = Path(sys.executable).with_name("durable-python")
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("durable-python")
-    if found is None:
-        pytest.skip("the durable-python command is not installed")
-    return found
 
 
 # ----- the witness: the examples' document API, as its own process -------------------------------
@@ -89,205 +74,25 @@ class DocAPI:
 
 # ----- running the command -----------------------------------------------------------------------
 
-
-@dataclass(repr=False)
-class Attempt:
-    returncode: int
-    stdout: str
-    stderr: str
-    seconds: float
-
-    @property
-    def killed(self) -> bool:
-        return self.returncode == KILLED
-
-    def __str__(self) -> str:
-        return (
-            f"exit {self.returncode} after {self.seconds:.2f}s\n"
-            f"--- stdout\n{_clip(self.stdout)}--- stderr\n{_clip(self.stderr)}"
-        )
-
-    __repr__ = __str__  # assertion messages show the output, not a one-line repr
+Series = Execution  # the attempts of one run: killed ones, then the one that finished
 
 
-def _clip(text: str, keep: int = 3000) -> str:
-    if len(text) <= 2 * keep:
-        return text
-    return f"{text[:keep]}\n[... {len(text) - 2 * keep} characters ...]\n{text[-keep:]}"
+class Harness(Sandbox):
+    """A sandbox with this area's defaults: unbuffered output, 180 s per command."""
 
-
-@dataclass(repr=False)
-class Series:
-    """The attempts of one run: killed ones, then the one that finished."""
-
-    attempts: list[Attempt] = field(default_factory=list)
-
-    @property
-    def crashes(self) -> int:
-        return sum(a.killed for a in self.attempts)
-
-    @property
-    def final(self) -> Attempt:
-        return self.attempts[-1]
-
-    def __str__(self) -> str:
-        return "\n".join(f"=== attempt {i + 1}: {a}" for i, a in enumerate(self.attempts))
-
-    __repr__ = __str__
-
-
-class Harness:
     def __init__(self, root: Path) -> None:
-        self.root = root
-        self.work = root / "work"
-        self.work.mkdir()
-        self.lib = root / "lib"  # client modules: outside the scripts' tree, so not rewritten
-        self.lib.mkdir()
-        self.store = root / "store"
-        self.command = durable_python_command()
-        env = {
-            k: v for k, v in os.environ.items() if not k.startswith(("DURABLE_PYTHON_", "PYTHON"))
-        }
-        env["PYTHONPATH"] = str(self.lib)
-        env["PYTHONUNBUFFERED"] = "1"
-        env["DURABLE_PYTHON_STORE"] = str(self.store)
-        env["DURABLE_PYTHON_CACHE"] = str(root / "cache")
-        env["DURABLE_PYTHON_SYNC"] = "0"
-        self.env = env
+        super().__init__(root, unbuffered=True)
 
-    def write(self, name: str, text: str) -> Path:
-        path = self.work / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text).lstrip())
-        return path
-
-    def write_lib(self, name: str, text: str) -> Path:
-        path = self.lib / name
-        path.write_text(textwrap.dedent(text).lstrip())
-        return path
-
-    def _env(self, extra: dict[str, str] | None) -> dict[str, str]:
-        env = dict(self.env)
-        env.update(extra or {})
-        return env
-
-    def cli(self, *args: str, env: dict[str, str] | None = None, timeout: float = 180) -> Attempt:
-        started = time.monotonic()
-        done = subprocess.run(
-            [self.command, *args],
-            cwd=self.work,
-            env=self._env(env),
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            errors="backslashreplace",
-            timeout=timeout,
-        )
-        return Attempt(done.returncode, done.stdout, done.stderr, time.monotonic() - started)
-
-    def run(
-        self, script: str, *args: str, kill_at: int | None = None, timeout: float = 180
-    ) -> Attempt:
-        """``durable-python run SCRIPT ARGS`` (killed at journal entry ``kill_at`` if given)."""
-        env = {"DURABLE_PYTHON_TEST_KILL_AT": str(kill_at)} if kill_at else None
-        return self.cli("run", script, *args, env=env, timeout=timeout)
+    def cli(self, *args: str, timeout: float = 180, **options) -> Attempt:
+        return super().cli(*args, timeout=timeout, **options)
 
     def python(self, script: str, *args: str, timeout: float = 180) -> Attempt:
         """The same script under plain ``python`` (the reference for output)."""
-        started = time.monotonic()
-        done = subprocess.run(
-            [sys.executable, script, *args],
-            cwd=self.work,
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-        return Attempt(done.returncode, done.stdout, done.stderr, time.monotonic() - started)
-
-    def run_killed_when(
-        self,
-        condition: Callable[[], bool],
-        script: str,
-        *args: str,
-        poll: float = 0.02,
-        timeout: float = 180,
-    ) -> Attempt:
-        """Start ``durable-python run``; SIGKILL it as soon as ``condition()`` holds."""
-        started = time.monotonic()
-        process = subprocess.Popen(
-            [self.command, "run", script, *args],
-            cwd=self.work,
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            errors="backslashreplace",
-        )
-        # Drain the pipes while waiting, so a chatty script never blocks on a full pipe.
-        chunks: dict[str, list[str]] = {"out": [], "err": []}
-        readers = [
-            _drain(process.stdout, chunks["out"]),
-            _drain(process.stderr, chunks["err"]),
-        ]
-        try:
-            while process.poll() is None:
-                if condition():
-                    process.send_signal(signal.SIGKILL)
-                    break
-                if time.monotonic() - started > timeout:
-                    process.kill()
-                    raise AssertionError(f"{script} did not reach the kill point in {timeout}s")
-                time.sleep(poll)
-            process.wait(timeout=timeout)
-        finally:
-            for reader in readers:
-                reader.join()
-        return Attempt(
-            process.returncode,
-            "".join(chunks["out"]),
-            "".join(chunks["err"]),
-            time.monotonic() - started,
-        )
-
-    def runs(self) -> list[dict]:
-        done = self.cli("runs", "--json")
-        assert done.returncode == 0, done
-        return [json.loads(line) for line in done.stdout.splitlines()]
-
-    def run_of(self, script: str) -> dict:
-        path = str(self.work / script)
-        found = [r for r in self.runs() if r["script"] == path]
-        assert found, f"no run of {path}"
-        return max(found, key=lambda r: r["started"])
-
-    def show(self, script: str) -> list[dict]:
-        done = self.cli("show", self.run_of(script)["run_id"], "--json")
-        assert done.returncode == 0, done
-        return [json.loads(line) for line in done.stdout.splitlines()]
+        return super().python(script, *args, timeout=timeout)
 
     def run_with_kills(self, script: str, *args: str, kill_ats: list[int]) -> Series:
         """Attempt i is killed at journal entry ``kill_ats[i]``; then run to the end."""
-        series = Series()
-        for kill_at in [*kill_ats, None, None]:
-            attempt = self.run(script, *args, kill_at=kill_at)
-            series.attempts.append(attempt)
-            if not attempt.killed:
-                return series
-        raise AssertionError(f"the run did not finish:\n{series}")
-
-
-def _drain(stream, into: list[str]) -> threading.Thread:
-    def read() -> None:
-        for line in iter(stream.readline, ""):
-            into.append(line)
-        stream.close()
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    return reader
+        return self.resume(script, *args, kill_ats=kill_ats, timeout=180)
 
 
 # ----- checks ------------------------------------------------------------------------------------
@@ -314,7 +119,7 @@ def assert_printed_once(expected: str, series: Series, max_repeat: int = 2) -> N
         else:
             raise AssertionError(
                 f"attempt {index + 1}'s stdout does not continue the expected output at offset"
-                f" {done}.\n--- expected\n{_clip(expected)}--- series\n{series}"
+                f" {done}.\n--- expected\n{clip(expected)}--- series\n{series}"
             )
     assert done == len(expected), f"output stops short at {done}:\n{series}"
 
@@ -542,8 +347,9 @@ def check_resumed(
     assert final.returncode == reference.returncode, f"reference: {reference}\n{series}"
     expected = strip_tokens(reference.stdout)
     if ordered:
-        stripped = Series([Attempt(a.returncode, strip_tokens(a.stdout), a.stderr, a.seconds)
-                           for a in series.attempts])  # fmt: skip
+        stripped = Series(
+            attempts=[replace(a, stdout=strip_tokens(a.stdout)) for a in series.attempts]
+        )
         assert_printed_once(expected, stripped, max_repeat)
     else:
         joined = strip_tokens(join_attempts(series))

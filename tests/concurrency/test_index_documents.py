@@ -209,7 +209,7 @@ def test_asyncio_10000_documents_killed_after_4000(cc, doc_api, python_output):
     series = killed_series(cc, doc_api, script, [4000])
     check(cc, doc_api, script, series, python_output)
     # The awaited effect of each document is recorded in the task that awaited it.
-    entries = cc.show(script)
+    entries = cc.journal_of(script)
     awaited = [e for e in entries if e["name"] == "doc_client_async.index_document"]
     assert len({e["task"] for e in awaited}) == DOCUMENTS
     assert {e["policy"] for e in awaited} == {"awaited"}

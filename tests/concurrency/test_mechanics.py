@@ -85,7 +85,7 @@ THREADS = """
 
 def test_threading_thread_workers(cc):
     scenario(cc, THREADS, [0.3, 0.6], in_flight=4, ordered=False)
-    entries = cc.show("job.py")
+    entries = cc.journal_of("job.py")
     tasks = {e["task"] for e in entries if e["name"] == "fx.effect"}
     assert tasks == {f"main/thread{n}" for n in range(4)}
 
@@ -113,7 +113,7 @@ MAP = """
 
 def test_executor_map(cc):
     scenario(cc, MAP, [0.4], in_flight=4)
-    tasks = {e["task"] for e in cc.show("job.py") if e["name"] == "fx.effect"}
+    tasks = {e["task"] for e in cc.journal_of("job.py") if e["name"] == "fx.effect"}
     assert tasks == {f"main/pool0/{n}" for n in range(40)}
 
 
@@ -144,7 +144,7 @@ NESTED = """
 
 def test_nested_pools(cc):
     scenario(cc, NESTED, [0.35, 0.7], in_flight=3 * 2)
-    tasks = {e["task"] for e in cc.show("job.py") if e["name"] == "fx.effect"}
+    tasks = {e["task"] for e in cc.journal_of("job.py") if e["name"] == "fx.effect"}
     expected = {f"main/pool0/{o}/pool0/{i}" for o in range(6) for i in range(5)}
     assert tasks == expected | {f"main/pool0/{o}" for o in range(6)}
 
@@ -181,7 +181,7 @@ def test_as_completed_order_is_replayed(cc):
     # The recorded as_completed answers, in the order the main task asked.
     entries = [
         e
-        for e in cc.show("job.py")
+        for e in cc.journal_of("job.py")
         if e["task"] == "main" and e["name"] == "concurrent.futures._base.as_completed"
     ]
     entries.sort(key=lambda e: e["seq"])
@@ -288,7 +288,7 @@ def test_asyncio_wait_first_completed_is_replayed(cc):
     assert join_attempts(series).splitlines()[-1] == f"rounds {rounds}", series
     waits = [
         e
-        for e in cc.show("job.py")
+        for e in cc.journal_of("job.py")
         if e["task"] == "main/async0" and e["name"] == "asyncio.tasks.wait"
     ]
     assert len(waits) == len(rounds)
@@ -539,7 +539,7 @@ def test_resumed_run_is_as_concurrent_as_the_first(cc, kind):
     assert series.crashes == 1 and series.final.returncode == 0, series
     done = executions(log)
     assert all(len(done[f"s{n}"]) == 1 for n in range(4)), done
-    entries = [e for e in cc.show("job.py") if e["name"] in ("fx.effect", "fx.aeffect")]
+    entries = [e for e in cc.journal_of("job.py") if e["name"] in ("fx.effect", "fx.aeffect")]
     slow = [e for e in entries if e["summary"].startswith("'s") and int(e["summary"][2]) >= 4]
     assert len(slow) == 4, entries
     # All four slow effects of the resumed attempt were running at the same moment.
@@ -593,7 +593,7 @@ def test_library_function_run_by_a_pool_or_thread_is_recorded(cc, mode):
     log = cc.root / "run.log"
     done = cc.run("job.py", str(log), mode)
     assert done.returncode == 0, done
-    recorded = [e for e in cc.show("job.py") if e["name"] == "fx.effect"]
+    recorded = [e for e in cc.journal_of("job.py") if e["name"] == "fx.effect"]
     assert len(recorded) == 8, f"{len(recorded)} of 8 fx.effect calls recorded"
 
 
@@ -631,7 +631,7 @@ def test_asyncio_as_completed_order_is_replayed(cc):
     _, series, _ = scenario(cc, ASYNC_AS_COMPLETED, [0.3, 0.6], in_flight=12, ordered=False)
     recorded = [
         e["summary"]
-        for e in sorted(cc.show("job.py"), key=lambda e: e["seq"])
+        for e in sorted(cc.journal_of("job.py"), key=lambda e: e["seq"])
         if e["task"] == "main/async0" and e["name"] == "asyncio.tasks.as_completed"
     ]
     assert len(recorded) == 12

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
+
+from durable_python.testing import Process
 
 pytestmark = pytest.mark.e2e
 
@@ -375,12 +376,11 @@ def test_two_different_scripts_run_at_once_in_one_store(dp):
     dp.write("one.py", SLOW_STEPS)
     dp.write("two.py", SLOW_STEPS)
     one, two = dp.prefix("one"), dp.prefix("two")
-    started = time.monotonic()
     processes = [
         dp.start("run", "one.py", dp.url(one), "0.5"),
         dp.start("run", "two.py", dp.url(two), "0.5"),
     ]
-    results = [dp.finish(p, started) for p in processes]
+    results = [p.finish() for p in processes]
     for result in results:
         assert result.returncode == 0, result
         assert result.stdout == "ready\ndone\n"
@@ -393,15 +393,14 @@ def test_two_different_scripts_run_at_once_in_one_store(dp):
 def test_the_same_command_twice_at_once_starts_a_second_run_beside_the_live_one(dp):
     dp.write("steps.py", SLOW_STEPS)
     prefix = dp.prefix("twice")
-    started = time.monotonic()
     first = dp.start("run", "steps.py", dp.url(prefix), "4")
-    assert first.stdout.readline() == "ready\n"
+    assert first.readline() == "ready\n"
     second = dp.run("steps.py", dp.url(prefix), "4")
     assert second.returncode == 0, second
     assert second.stdout == "ready\ndone\n"
     assert "live" in second.stderr, second.stderr
-    done = dp.finish(first, started)
-    assert done.returncode == 0 and done.stdout == "done\n", done
+    done = first.finish()  # all it printed: "ready", read above, then "done"
+    assert done.returncode == 0 and done.stdout == "ready\ndone\n", done
     assert dp.counts(prefix) == {"/start": 2, "/end": 2}
     runs = dp.runs()
     assert [r["status"] for r in runs] == ["completed", "completed"]
@@ -422,7 +421,7 @@ def _lock_holders(path: Path) -> set[int]:
     return holders
 
 
-def _fold_stopped_while_holding(dp, lock: Path) -> subprocess.Popen:
+def _fold_stopped_while_holding(dp, lock: Path) -> Process:
     """A real ``durable-python fold``, stopped (SIGSTOP) at a moment it holds ``lock``."""
     for _ in range(10):
         fold = dp.start("fold")
@@ -434,7 +433,7 @@ def _fold_stopped_while_holding(dp, lock: Path) -> subprocess.Popen:
                     return fold
                 fold.send_signal(signal.SIGCONT)
             time.sleep(0.0005)
-        fold.communicate(timeout=30)
+        fold.finish(timeout=30)
     pytest.skip("could not catch a fold holding the run's lock")
 
 
@@ -459,14 +458,13 @@ def test_a_run_whose_lock_a_fold_holds_is_resumed_not_duplicated(dp, hash_seed):
     assert dp.run("steps.py", dp.url(prefix), kill_at=3).killed
     run_id = dp.run_of("steps.py")["run_id"]
     fold = _fold_stopped_while_holding(dp, dp.store / "live" / run_id / "lock")
-    started = time.monotonic()
     try:
         process = dp.start("run", "steps.py", dp.url(prefix))
         time.sleep(1.5)  # long enough to take the run for live, well within a wait for a fold
     finally:
         fold.send_signal(signal.SIGCONT)
-    fold.communicate(timeout=60)
-    resumed = dp.finish(process, started)
+    fold.finish(timeout=60)
+    resumed = process.finish()
     assert resumed.returncode == 0, resumed
     assert "beside" not in resumed.stderr, resumed.stderr
     assert resumed.stdout == "did b\ndid c\n", resumed

@@ -3,9 +3,6 @@ same bytes as an uninterrupted run; reads and directory listings replay what the
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
 pytestmark = pytest.mark.e2e
@@ -218,9 +215,7 @@ def test_logging_and_warnings_keep_the_callers_file_and_line(ih):
         step()
         """,
     )
-    python = subprocess.run(
-        [sys.executable, "frames.py"], cwd=ih.work, env=ih.env, capture_output=True, text=True
-    )
+    python = ih.python("frames.py")
     durable = ih.run("frames.py")
     assert durable.returncode == 0, durable
     assert durable.stdout == python.stdout, (durable, python.stdout, python.stderr)

@@ -3,8 +3,6 @@ sessions and clients are resources; the Idempotency-Key option keeps a repeated 
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 
 pytestmark = pytest.mark.e2e
@@ -64,7 +62,7 @@ def test_requests_are_sent_once_and_responses_replay(ih):
     first = ih.prefix()
     reference = ih.run("web.py", ih.server.url + first, env=IDEMPOTENT)
     assert reference.returncode == 0, reference
-    expected = ih.server.under(first)
+    expected = ih.server.counts_under(first, by_method=True)
     assert set(expected.values()) == {1} and len(expected) == 13, expected
     assert "raise_for_status 503" in reference.stdout and "HTTPError 503 " in reference.stdout
     assert reference.stdout.count(" True") == 9, reference.stdout
@@ -75,7 +73,9 @@ def test_requests_are_sent_once_and_responses_replay(ih):
         prefix = ih.prefix()
         series = ih.series("web.py", ih.server.url + prefix, kill_ats=kill_ats, env=IDEMPOTENT)
         assert series.crashes == len(kill_ats), series
-        ih.assert_repeats_at_most(expected, ih.server.under(prefix), series.crashes, series)
+        ih.assert_repeats_at_most(
+            expected, ih.server.counts_under(prefix, by_method=True), series.crashes, series
+        )
         lines = series.stdout.replace(prefix, "").splitlines()
         assert sorted(set(lines)) == sorted(reference_lines) and lines[-1] == "done", series
 
@@ -90,17 +90,10 @@ def test_a_request_in_flight_at_a_crash_is_sent_again_with_the_same_key(ih):
         print("charged", r.json()["count"])
         """,
     )
-    process = subprocess.Popen(
-        [ih.command, "run", "pay.py", ih.server.url + prefix],
-        cwd=ih.work,
-        env={**ih.env, **IDEMPOTENT},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = ih.start("run", "pay.py", ih.server.url + prefix, env=IDEMPOTENT)
     ih.server.wait_for(f"POST {prefix}/charge")
     process.kill()
-    process.communicate(timeout=30)
+    process.finish(timeout=30)
     again = ih.run("pay.py", ih.server.url + prefix, env=IDEMPOTENT)
     assert again.returncode == 0 and again.stdout == "charged 2\n", again
     keys = ih.server.keys[f"POST {prefix}/charge"]

@@ -52,7 +52,7 @@ def test_retry_scopes_attempts_and_durable_waits(ih):
     done = ih.run("retries.py", ih.server.url + prefix)
     assert done.returncode == 0, done
     assert done.stdout == "block 3\ndecorated 2\ngave up 503\nnot retried 503\nconfigured 2\n"
-    assert ih.server.under(prefix) == {
+    assert ih.server.counts_under(prefix, by_method=True) == {
         "GET /a": 3,
         "GET /b": 2,
         "GET /c": 2,
@@ -69,10 +69,7 @@ def test_retry_scopes_attempts_and_durable_waits(ih):
 
 
 def _run_id(ih) -> str:
-    import json
-
-    runs = [json.loads(line) for line in ih.cli("runs", "--json").stdout.splitlines()]
-    return max(runs, key=lambda r: r["started"])["run_id"]
+    return max(ih.runs(), key=lambda r: r["started"])["run_id"]
 
 
 def test_a_run_killed_during_a_retry_wait_waits_only_what_is_left(ih):
@@ -90,7 +87,9 @@ def test_a_run_killed_during_a_retry_wait_waits_only_what_is_left(ih):
     assert first.killed, first
     second = ih.run("wait.py", ih.server.url + prefix)
     assert second.returncode == 0 and second.stdout == "200\n", second
-    assert ih.server.under(prefix) == {"GET /w": 2}  # the failed attempt was not repeated
+    assert ih.server.counts_under(prefix, by_method=True) == {
+        "GET /w": 2
+    }  # the failed attempt was not repeated
     entries = [e for e in ih.entries() if e["policy"] != "output"]
     failed, timer, succeeded = entries
     assert failed["attempt"] == 0 and succeeded["attempt"] == 1

@@ -9,12 +9,13 @@ import os
 import pty
 import select
 import subprocess
-import sys
 import time
 
 import pytest
 
-from .conftest import Env, command, wait_until
+from durable_python.testing import wait_until
+
+from .conftest import Env
 
 pytestmark = pytest.mark.e2e
 
@@ -51,18 +52,12 @@ def test_events_wait_in_the_inbox_are_idempotent_and_replay(env: Env) -> None:
     command_line = ["run", "--suspend", "--suspend-after", "1", "inbox.py", str(env.witness_log)]
     first = env.dp(*command_line)
     assert first.returncode == 75, first.stderr  # waiting for "go", with no timeout
-    run_id = env.run_of("inbox.py", str(env.witness_log))["run_id"]
+    run_id = env.run_ending("inbox.py", str(env.witness_log))["run_id"]
     # Sent before the script waits for them; the repeated id is not delivered twice.
     for payload, event_id in (('{"n": 1}', "i1"), ('{"n": 1}', "i1"), ('{"n": 2}', "i2")):
         assert env.dp("send", run_id, "item", payload, "--id", event_id).returncode == 0
     env.write("sender.py", SENDER)
-    sender = subprocess.run(
-        [sys.executable, "sender.py", run_id, str(env.store)],
-        cwd=env.dir,
-        env=env.env,
-        capture_output=True,
-        text=True,
-    )
+    sender = env.python("sender.py", run_id, str(env.store))
     assert sender.returncode == 0, sender.stderr
     # Resumed by the same command, killed right after the first item's mark is committed.
     env.wait_unlocked(run_id)
@@ -89,19 +84,14 @@ def test_events_wait_in_the_inbox_are_idempotent_and_replay(env: Env) -> None:
 def test_send_errors(env: Env) -> None:
     env.write("quick.py", "print('hi')\n")
     assert env.dp("run", "quick.py").returncode == 0
-    run_id = env.run_of("quick.py")["run_id"]
+    run_id = env.run_ending("quick.py")["run_id"]
     unknown = env.dp("send", "nosuchrun", "go")
     assert unknown.returncode == 64 and "unknown run id 'nosuchrun'" in unknown.stderr
     finished = env.dp("send", run_id, "go")
     assert finished.returncode == 64 and "already completed" in finished.stderr
     bad = env.dp("send", run_id, "go", "{not json")
     assert bad.returncode == 64 and "not JSON" in bad.stderr
-    outside = subprocess.run(
-        [sys.executable, "-c", "import durable_python; durable_python.wait_for_event('x')"],
-        env=env.env,
-        capture_output=True,
-        text=True,
-    )
+    outside = env.python("-c", "import durable_python; durable_python.wait_for_event('x')")
     assert outside.returncode == 1 and "needs a run" in outside.stderr
 
 
@@ -153,16 +143,18 @@ def test_prune_keeps_finished_runs_for_their_retention(env: Env) -> None:
     dry = env.dp("prune", "--dry-run", env={"DURABLE_PYTHON_TEST_CLOCK_OFFSET": str(8 * days)})
     assert "would delete" in dry.stdout and "ok.py" in dry.stdout and "bad.py" not in dry.stdout
     assert "exits.py" in dry.stdout, dry.stdout
-    assert len(env.runs()) == 4
+    every = [r["run_id"] for r in env.runs()]
+    assert len(every) == 4
     week = env.dp("prune", env={"DURABLE_PYTHON_TEST_CLOCK_OFFSET": str(8 * days)})
     assert week.returncode == 0 and "deleted 1 completed, 1 exited" in week.stderr, week.stderr
-    assert sorted(r["argv"][0] for r in env.runs().values()) == ["bad.py", "wait.py"]
+    assert sorted(r["argv"][0] for r in env.runs()) == ["bad.py", "wait.py"]
     month = env.dp(
         "prune", "--failed-days", "2", env={"DURABLE_PYTHON_TEST_CLOCK_OFFSET": str(3 * days)}
     )
     assert "deleted 1 failed" in month.stderr, month.stderr
-    assert [r["argv"][0] for r in env.runs().values()] == ["wait.py"]  # suspended: never pruned
-    assert not any((env.store / "live").glob("*/inbox")) or len(env.runs()) == 1
+    assert [r["argv"][0] for r in env.runs()] == ["wait.py"]  # suspended: never pruned
+    store = env.open_store()  # no pruned run left events behind
+    assert not any(store.events(run_id) for run_id in every) or len(env.runs()) == 1
 
 
 MANY = """
@@ -192,7 +184,7 @@ def test_progress_line_when_a_long_replay_runs_on_a_terminal(env: Env) -> None:
     env.wait_unlocked("second")
     master, slave = pty.openpty()
     process = subprocess.Popen(
-        [command(), *again],
+        [*env.command, *again],
         cwd=env.dir,
         env={**env.env, "DURABLE_PYTHON_PROGRESS_AFTER": "0"},
         stdout=subprocess.PIPE,

@@ -4,13 +4,13 @@ SIGKILL in every phase, with send, --suspend and the worker; the shop API counts
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 
 import pytest
 
-from .conftest import ORDER_SCRIPT, Env, Shop, wait_until
+from durable_python.testing import wait_until
+
+from .conftest import ORDER_SCRIPT, Env, Shop
 
 pytestmark = pytest.mark.e2e
 
@@ -38,7 +38,7 @@ def test_approved_while_suspended_resumed_by_the_worker(env: Env, shop: Shop) ->
     args = ["o1", "1500", "--follow-up-after", "1.5"]
     first = env.dp(*suspended_order(*args))
     assert first.returncode == 75, first.stderr
-    run = env.run_of(*args)
+    run = env.run_ending(*args)
     assert run["status"] == "suspended" and run["waiting_for"] == "approval"
     assert run["wake_at"] > time.time() + 7000  # the 2-hour timer races the approval
     assert shop.calls("o1") == START
@@ -70,9 +70,9 @@ def test_approved_while_suspended_resumed_by_the_worker(env: Env, shop: Shop) ->
 
 
 def test_rejected_while_waiting_live(env: Env, shop: Shop) -> None:
-    process = env.start(*order("o2", "1500"), name="order")
+    process = env.start(*order("o2", "1500"))
     wait_until(lambda: "/notify" in shop.calls("o2"), 30, "the fraud team notification")
-    run = env.run_of("o2", "1500")
+    run = env.run_ending("o2", "1500")
     assert run["status"] == "running"
     sent_at = time.monotonic()
     rejection = json.dumps({"approved": False, "by": "bob"})
@@ -97,7 +97,7 @@ def test_approval_times_out_and_the_timeout_replays(env: Env, shop: Shop) -> Non
     args = ["o3", "1500", "--approval-timeout", "1.5"]
     first = env.dp(*suspended_order(*args))
     assert first.returncode == 75, first.stderr
-    run = env.run_of(*args)
+    run = env.run_ending(*args)
     assert run["wake_at"] == pytest.approx(time.time() + 1.5, abs=1.5)
     env.wait_status(run["run_id"], ("exited",), timeout=30)
     assert shop.calls("o3") == COMPENSATED
@@ -115,9 +115,9 @@ def test_approval_times_out_and_the_timeout_replays(env: Env, shop: Shop) -> Non
 
 
 def test_cancel_a_live_order_compensates(env: Env, shop: Shop) -> None:
-    process = env.start(*order("o4", "1500"), name="order")
+    process = env.start(*order("o4", "1500"))
     wait_until(lambda: "/notify" in shop.calls("o4"), 30, "the fraud team notification")
-    run = env.run_of("o4", "1500")
+    run = env.run_ending("o4", "1500")
     cancel = env.dp("cancel", run["run_id"], "--wait")
     assert cancel.returncode == 0, cancel.stderr
     assert process.wait(30) == 79, process.err
@@ -126,13 +126,13 @@ def test_cancel_a_live_order_compensates(env: Env, shop: Shop) -> None:
     assert env.status(run["run_id"]) == "cancelled"
     again = env.dp(*suspended_order("o4", "1500"))  # final: the same command starts a new run
     assert again.returncode == 75, again.stderr
-    assert len([r for r in env.runs().values() if r["argv"][1:] == ["o4", "1500"]]) == 2
+    assert len([r for r in env.runs() if r["argv"][1:] == ["o4", "1500"]]) == 2
 
 
 def test_cancel_suspended_orders(env: Env, shop: Shop) -> None:
     assert env.dp(*suspended_order("o5", "1500")).returncode == 75
     assert env.dp(*suspended_order("o6", "1500")).returncode == 75
-    o5, o6 = env.run_of("o5", "1500"), env.run_of("o6", "1500")
+    o5, o6 = env.run_ending("o5", "1500"), env.run_ending("o6", "1500")
 
     cancel = env.dp("cancel", o5["run_id"])  # no process: marked cancelled, nothing runs
     assert cancel.returncode == 0, cancel.stderr
@@ -160,7 +160,6 @@ def test_sigkill_in_every_phase(env: Env, shop: Shop) -> None:
             *["run", "--suspend", "--suspend-after", "2", "--run-id", name, str(ORDER_SCRIPT)],
             *[name, *tail],
             env=extra,
-            name=name,
         )
 
     def approve(names: list[str]) -> None:
@@ -171,13 +170,7 @@ def test_sigkill_in_every_phase(env: Env, shop: Shop) -> None:
             "    durable_python.send(name, 'approval', {'approved': True, 'by': 'carol'},"
             " event_id='review-' + name)\n"
         )
-        sent = subprocess.run(
-            [sys.executable, "-c", code, *names],
-            cwd=env.dir,
-            env=env.env,
-            capture_output=True,
-            text=True,
-        )
+        sent = env.python("-c", code, *names)
         assert sent.returncode == 0, sent.stderr
 
     reference = run("ref")

@@ -7,7 +7,9 @@ import time
 
 import pytest
 
-from .conftest import Env, wait_until
+from durable_python.testing import wait_until
+
+from .conftest import Env
 
 pytestmark = pytest.mark.e2e
 
@@ -57,7 +59,7 @@ def test_one_hour_timer_comes_due_with_the_clock(env: Env) -> None:
     first = env.dp("run", "--suspend", "nap.py", str(env.witness_log), "hour", "3600")
     assert first.returncode == 75, first.stderr
     assert "suspended (until" in first.stderr
-    run = env.run_of("hour", "3600")
+    run = env.run_ending("hour", "3600")
     assert run["status"] == "suspended"
     assert run["wake_at"] == pytest.approx(started + 3600, abs=30)  # recorded in run.json
 
@@ -80,9 +82,9 @@ def test_worker_resumes_a_run_whose_process_died(env: Env) -> None:
     env.write("nap.py", NAP)
     process = env.start("run", "--run-id", "dies", "nap.py", str(env.witness_log), "dies", "30")
     wait_until(lambda: env.marks() == ["before dies"], 30, "the first mark")
-    process.process.kill()
+    process.kill()
     assert process.wait() == -9
-    assert env.runs()["dies"]["status"] == "crashed"
+    assert env.runs_by_id()["dies"]["status"] == "crashed"
     worker = env.worker(env={"DURABLE_PYTHON_TEST_CLOCK_OFFSET": "40"})  # past its 30 s sleep
     env.wait_status("dies", ("completed",), timeout=30)
     worker.stop()
