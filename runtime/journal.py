@@ -70,13 +70,15 @@ class TaskJournal:
     def replaying(self) -> bool:
         return self.seq <= self.last_recorded
 
-    def claim(self, skip_outputs: bool) -> tuple[int, Entry | None]:
-        """Take the next seq (past recorded outputs if asked) and the entry recorded there."""
-        if skip_outputs:
-            seq, entry = self.next_call()
-        else:
-            seq = self.seq
-            entry = self.recorded.get(seq)
+    def claim(self) -> tuple[int, Entry | None]:
+        """Take the seq of the next call, past recorded outputs, and the entry recorded there.
+
+        The hot path of every recorded call: the loop is written here, not called."""
+        seq, recorded = self.seq, self.recorded
+        entry = recorded.get(seq)
+        while entry is not None and entry.policy == _OUTPUT:
+            seq += 1
+            entry = recorded.get(seq)
         self.seq = seq + 1
         return seq, entry
 
@@ -85,12 +87,10 @@ class TaskJournal:
 
     def next_call(self) -> tuple[int, Entry | None]:
         """The seq and entry of the next recorded call past recorded outputs, not taken."""
-        seq, recorded = self.seq, self.recorded
-        entry = recorded.get(seq)
-        while entry is not None and entry.policy == _OUTPUT:
-            seq += 1
-            entry = recorded.get(seq)
-        return seq, entry
+        position = self.seq
+        found = self.claim()
+        self.seq = position
+        return found
 
     def child(self, kind: str) -> str:
         """The path of the next child task of ``kind`` (deterministic: numbered in start order)."""
@@ -169,12 +169,13 @@ class Journal:
         """Record the outcome of the call that claimed ``seq``; a committing ``spec`` writes it
         out (and everything queued before it) before returning."""
         attempt = task.retry_attempts.pop(seq, 0) if task.retry_attempts else 0
+        policy, name, commit = spec
         record = (
-            task.name, seq, attempt, spec.policy, spec.name, site, fingerprint, outcome, payload,
-            started, time.time(),
+            task.name, seq, attempt, policy, name, site, fingerprint, outcome, payload, started,
+            time.time(),
         )  # fmt: skip
         ticket = self._enqueue(record)
-        if spec.commit:
+        if commit:
             self.commit(ticket)
         elif self._flusher is None:
             self._start_flusher()

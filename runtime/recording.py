@@ -16,6 +16,7 @@ from types import FrameType
 from typing import Any, NamedTuple
 
 from . import argdiff, codec, context, frames
+from .context import task_var
 from .errors import Cancelled, NondeterminismError
 from .fingerprint import describe, fingerprint
 from .model import Divergence, Entry, Outcome, Policy
@@ -56,7 +57,7 @@ def current_task() -> Any:
     run = context._active
     if run is None or local.depth:
         return None
-    task = context.task_var.get()
+    task = task_var.get()
     if task is not None:
         return task
     return run.journal.main if threading.get_ident() == _main_thread_id else None
@@ -67,7 +68,7 @@ def task_of_context() -> Any:
     run = context._active
     if run is None:
         return None
-    task = context.task_var.get()
+    task = task_var.get()
     return task if task is not None else run.journal.main
 
 
@@ -86,7 +87,7 @@ def perform(
         if retrying is not None:  # retries.py: attempts and durable waits, each recorded
             return retrying.perform(task, spec, frame, args, kwargs, live)
     fp = fingerprint(args, kwargs)
-    seq, entry = task.claim(skip_outputs=True)
+    seq, entry = task.claim()
     if entry is not None:
         if entry.name != spec.name or not argdiff.same(entry.fingerprint, fp):
             _diverged(run, entry, spec, args, kwargs, frames.site_of(frame))
@@ -133,7 +134,7 @@ async def perform_async(
     if run.failure is not None:
         raise run.failure
     fp = fingerprint(args, kwargs)
-    seq, entry = task.claim(skip_outputs=True)
+    seq, entry = task.claim()
     if entry is not None:
         if entry.name != spec.name or not argdiff.same(entry.fingerprint, fp):
             _diverged(run, entry, spec, args, kwargs, frames.site_of(frame))
@@ -199,7 +200,7 @@ def cancel_point(name: str, frame: FrameType, args: tuple = ()) -> None:
             replay(entry)
         return
     if run.cancel_requested:
-        seq, _ = task.claim(skip_outputs=True)
+        seq, _ = task.claim()
         _deliver_cancel(run, task, seq, name, frames.site_of(frame), fingerprint(args, {}))
 
 

@@ -60,16 +60,16 @@ def test_a_failed_write_is_a_store_error_naming_the_segment(tmp_path):
 
 def test_replay_skips_outputs_for_calls_and_continues_numbering():
     task = TaskJournal("main", {0: Entry(*_entry(0, "output")), 1: Entry(*_entry(1))})
-    assert task.claim(skip_outputs=True)[0] == 1
-    assert task.claim(skip_outputs=True) == (2, None)
+    assert task.claim()[0] == 1
+    assert task.claim() == (2, None)
     assert not task.replaying
 
 
 def test_a_seq_the_crash_lost_runs_live_and_later_ones_still_replay():
     task = TaskJournal("main", {0: Entry(*_entry(0)), 2: Entry(*_entry(2))})
-    assert task.claim(skip_outputs=True)[1].seq == 0
-    assert task.claim(skip_outputs=True) == (1, None)
-    assert task.claim(skip_outputs=True)[1].seq == 2
+    assert task.claim()[1].seq == 0
+    assert task.claim() == (1, None)
+    assert task.claim()[1].seq == 2
 
 
 def test_a_final_failed_effect_is_retried_as_a_new_attempt():
