@@ -188,49 +188,47 @@ PRINTS_WHILE_FAILING = """
 """
 
 
-def test_a_failed_run_resumed_after_a_fix_prints_nothing_twice(dp):
-    """The lines the failed run printed after its failed effect (a ``finally`` here) are in the
-    journal: the retried code prints them again, the same, and they are not shown twice."""
-    dp.write("cleanup.py", PRINTS_WHILE_FAILING)
+# The except prints another line than the finally did; the resumed run's last line begins like
+# the recorded one ("cleaning up ", in print's pieces) and then differs.
+REPORTS_WHILE_FAILING = PRINTS_WHILE_FAILING.replace(
+    'finally:\n        print("cleaning up")',
+    'except Exception as exc:\n        print("cleaning up after", type(exc).__name__)\n        raise',
+).replace('print("b answered"', 'print("cleaning up", "done; b answered"')
+
+
+@pytest.mark.parametrize(
+    ("source", "printed_failing", "printed_resumed"),
+    [
+        (PRINTS_WHILE_FAILING, "did a\ncleaning up\n", "b answered 2\n"),
+        (
+            REPORTS_WHILE_FAILING,
+            "did a\ncleaning up after WitnessError\n",
+            "cleaning up done; b answered 2\n",
+        ),
+    ],
+    ids=["same-line-again", "another-line"],
+)
+def test_a_failed_run_resumed_after_a_fix_prints_nothing_twice(
+    dp, source, printed_failing, printed_resumed
+):
+    """The lines the failed run printed after its failed effect are in the journal: when the
+    retried code prints them again, the same, they are not shown twice; a line that differs (even
+    one that begins the same) is printed whole."""
+    dp.write("cleanup.py", source)
     prefix = dp.prefix("printed")
     failed = dp.run("cleanup.py", dp.url(prefix), "up.marker")
     assert failed.returncode == 1, failed
-    assert failed.stdout == "did a\ncleaning up\n"
+    assert failed.stdout == printed_failing
     (dp.work / "up.marker").write_text("the service is back\n")
     dp.settle()
     resumed = dp.run("cleanup.py", dp.url(prefix), "up.marker")
     assert resumed.returncode == 0, resumed
-    assert resumed.stdout == "b answered 2\n"
+    assert resumed.stdout == printed_resumed
     assert dp.counts(prefix) == {"/a": 1, "/b": 2}
     dp.settle()
-    outputs = [e["value"] for e in dp.show(dp.run_of("cleanup.py")["run_id"])]
-    assert [v for v in outputs if isinstance(v, str)] == [
-        "did a\n",
-        "cleaning up\n",
-        "b answered 2\n",
-    ], outputs
-
-
-def test_a_line_the_retried_code_prints_differently_is_printed(dp):
-    """Held back only while it is the same text: a line at that place that begins the same
-    ("cleaning up ", written in pieces by print) and then differs is printed whole."""
-    dp.write(
-        "reports.py",
-        PRINTS_WHILE_FAILING.replace(
-            'finally:\n        print("cleaning up")',
-            'except Exception as exc:\n        print("cleaning up after", type(exc).__name__)'
-            "\n        raise",
-        ).replace('print("b answered"', 'print("cleaning up", "done; b answered"'),
-    )
-    prefix = dp.prefix("differs")
-    failed = dp.run("reports.py", dp.url(prefix), "up.marker")
-    assert failed.returncode == 1, failed
-    assert failed.stdout == "did a\ncleaning up after WitnessError\n"
-    (dp.work / "up.marker").write_text("the service is back\n")
-    dp.settle()
-    resumed = dp.run("reports.py", dp.url(prefix), "up.marker")
-    assert resumed.returncode == 0, resumed
-    assert resumed.stdout == "cleaning up done; b answered 2\n"
+    journal = dp.show(dp.run_of("cleanup.py")["run_id"])
+    lines = [e["value"] for e in journal if e["policy"] == "output"]
+    assert "".join(lines) == printed_failing + printed_resumed, lines  # each line once
 
 
 def test_changed_source_is_announced_once(dp):
