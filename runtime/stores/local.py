@@ -198,13 +198,30 @@ class LocalStore(Store):
             if claim is not None or wait <= 0:
                 return claim
             live = self._live(run_id)
-            held_by_fold = (self.live / run_id / "folding").exists()
             executing = live is None or (
-                live[0].status in (RunStatus.RUNNING, RunStatus.NEW) and not held_by_fold
+                live[0].status in (RunStatus.RUNNING, RunStatus.NEW)
+                and not self._being_folded(run_id)
             )
             if executing or time.monotonic() > deadline:
                 return None
             time.sleep(0.02)
+
+    def _fold_marker(self, run_id: str) -> Path:
+        """Present while this process folds ``run_id``, from before it takes the run's lock to
+        after it lets go: a claimer that finds the lock held then waits for the fold instead of
+        taking the run for live (one per process: two folds may try the same run)."""
+        return self.live / run_id / f"folding-{os.getpid()}"
+
+    def _being_folded(self, run_id: str) -> bool:
+        for marker in (self.live / run_id).glob("folding-*"):
+            try:
+                os.kill(int(marker.name.partition("-")[2]), 0)
+            except ProcessLookupError:
+                continue  # left by a fold that was killed
+            except (ValueError, PermissionError):
+                pass
+            return True
+        return False
 
     def _take(self, run_id: str) -> LocalClaim | None:
         """The live lock of a run; ``None`` if another process holds it."""
@@ -477,12 +494,16 @@ class LocalStore(Store):
         moved = 0
         with self._session() as db:
             for listed in self._live_runs():
-                claim = self._take(listed.run_id)
-                if claim is None:
-                    continue
                 run_id = listed.run_id
-                marker = self.live / run_id / "folding"  # tells claim(wait=...) to wait
-                marker.touch()
+                marker = self._fold_marker(run_id)
+                try:
+                    marker.touch()
+                except FileNotFoundError:  # another fold moved it meanwhile
+                    continue
+                claim = self._take(run_id)
+                if claim is None:
+                    marker.unlink(missing_ok=True)
+                    continue
                 try:
                     # Read the row again now that no process runs it: the one listed above may
                     # predate the end of a run that stopped meanwhile (its status would be lost).
@@ -507,8 +528,8 @@ class LocalStore(Store):
                         self._remove_live_dir(run_id)
                     moved += bool(records) or run.status in FINAL
                 finally:
-                    marker.unlink(missing_ok=True)
                     claim.release()
+                    marker.unlink(missing_ok=True)
         return moved
 
     def _fold_in_background(self, now: bool) -> None:
@@ -572,8 +593,10 @@ class LocalStore(Store):
     def _remove_live_dir(self, run_id: str) -> None:
         directory = self.live / run_id
         shutil.rmtree(directory / "inbox", ignore_errors=True)
-        for name in ("run.json", "lock", "cancel", "folding"):
+        for name in ("run.json", "lock", "cancel"):
             (directory / name).unlink(missing_ok=True)
+        for marker in directory.glob("folding-*"):
+            marker.unlink(missing_ok=True)
         try:
             directory.rmdir()
         except OSError:
