@@ -1,6 +1,6 @@
 /* The resolver in C: what every rewritten call site ``__dp__(f)(args)`` runs.
  *
- * Same logic as ``hot.py``'s pure-Python ``resolve`` (which is the fallback when this module is
+ * Same logic as ``resolver.py``'s pure-Python ``resolve`` (which is the fallback when this module is
  * not built): look the callable's key up in the decisions dictionary; ``None`` means "run it
  * inline", so ``f`` itself is returned and called from the user's frame; a missing key goes to
  * the Python slow path, which decides and caches. A bound method counts as its function; a
@@ -26,6 +26,7 @@ static PyObject *inline_owner_types = NULL; /* type -> None: every builtin metho
 static PyObject *slow_path = NULL;         /* f -> decision, deciding and caching */
 static PyObject *apply_decision(PyObject *decision, PyObject *f);
 static PyObject *generation = NULL;        /* a new object at each configure: stale extras miss */
+static PyObject *shared_code = NULL;       /* on a code object: decide its functions one by one */
 static Py_ssize_t extra_index = -1;
 
 static void
@@ -50,13 +51,19 @@ decision_of_code(PyObject *code)
 }
 
 static PyObject *
-resolve_function_slowly(PyObject *f, PyObject *code)
+resolve_function_slowly(PyObject *f, PyObject *function, PyObject *code)
 {
     PyObject *decision = PyObject_CallOneArg(slow_path, f);
     if (decision == NULL) {
         return NULL;
     }
-    PyObject *pair = PyTuple_Pack(2, generation, decision);
+    /* The slow path keeps a renamed function's decision under the function itself. */
+    int by_function = PyDict_Contains(decisions, function);
+    if (by_function < 0) {
+        PyErr_Clear();
+        by_function = 1;
+    }
+    PyObject *pair = PyTuple_Pack(2, generation, by_function ? shared_code : decision);
     if (pair != NULL) {
         void *old = NULL;
         if (GET_CODE_EXTRA(code, extra_index, &old) == 0 &&
@@ -114,10 +121,17 @@ resolve(PyObject *module, PyObject *f)
     if (kind == &PyFunction_Type) {
         PyObject *code = PyFunction_GET_CODE(key);
         PyObject *decision = decision_of_code(code);
+        if (decision == shared_code) {
+            decision = PyDict_GetItemWithError(decisions, key);
+            if (decision != NULL) {
+                return apply_decision(decision, f);
+            }
+            return PyErr_Occurred() ? NULL : resolve_slowly(f);
+        }
         if (decision != NULL) {
             return apply_decision(decision, f);
         }
-        return resolve_function_slowly(f, code);
+        return resolve_function_slowly(f, key, code);
     }
     if (PyCFunction_Check(f)) {
         PyObject *owner = PyCFunction_GET_SELF(f);
@@ -149,14 +163,16 @@ resolve(PyObject *module, PyObject *f)
 static PyObject *
 configure(PyObject *module, PyObject *args)
 {
-    PyObject *new_decisions, *new_owner_types, *new_slow_path;
-    if (!PyArg_ParseTuple(args, "O!O!O:configure", &PyDict_Type, &new_decisions, &PyDict_Type,
-                          &new_owner_types, &new_slow_path)) {
+    PyObject *new_decisions, *new_owner_types, *new_slow_path, *new_shared_code;
+    if (!PyArg_ParseTuple(args, "O!O!OO:configure", &PyDict_Type, &new_decisions, &PyDict_Type,
+                          &new_owner_types, &new_slow_path, &new_shared_code)) {
         return NULL;
     }
     Py_INCREF(new_decisions);
     Py_INCREF(new_owner_types);
     Py_INCREF(new_slow_path);
+    Py_INCREF(new_shared_code);
+    Py_XSETREF(shared_code, new_shared_code);
     Py_XSETREF(decisions, new_decisions);
     Py_XSETREF(inline_owner_types, new_owner_types);
     Py_XSETREF(slow_path, new_slow_path);
@@ -170,7 +186,7 @@ configure(PyObject *module, PyObject *args)
 static PyMethodDef methods[] = {
     {"resolve", resolve, METH_O, "Return the callable to call in place of f."},
     {"configure", configure, METH_VARARGS,
-     "configure(decisions, inline_owner_types, slow_path): share hot.py's caches."},
+     "configure(decisions, inline_owner_types, slow_path, shared_code): share resolver.py's caches."},
     {NULL, NULL, 0, NULL},
 };
 

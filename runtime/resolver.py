@@ -6,6 +6,10 @@ dictionary lookup, in C (``_resolver.c``) when that extension is built and in th
 Keys are chosen to be long-lived and few: a function's code object (a bound method counts as its
 function), a builtin, a class; a builtin method of an object whose type runs inline entirely
 (``lst.append``) is settled by that type. Anything else goes to ``decide_and_remember``.
+
+One code object can stand for many functions: a decorator's wrapper (``functools.wraps``) or a
+factory's generated methods, each renamed after what it wraps. Those are decided per function, by
+identity: their code is marked ``SHARED_CODE``, so one method's decision is never another's.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ Decision = Callable[[Any], Any] | None
 Decide = Callable[[Any], Decision]
 
 decisions: dict[Any, Decision] = {}
+SHARED_CODE: Any = object()  # on a code object several differently named functions share
 inline_owner_types: dict[type, None] = {}
 _by_owner_method: dict[tuple[type, str], Decision] = {}
 _decide: Decide = lambda f: None  # noqa: E731 - replaced by ``install``
@@ -46,7 +51,11 @@ def decide_and_remember(f: Any) -> Decision:
     kind = type(f)
     key = f.__func__ if kind is MethodType else f
     if type(key) is FunctionType:
-        key = key.__code__
+        function, key = key, key.__code__
+        if _renamed(function):
+            decision = decisions[function] = _decide(f)
+            decisions[key] = SHARED_CODE
+            return decision
     elif isinstance(f, BuiltinFunctionType) and f.__self__ is not None:
         owner = f.__self__
         if not isinstance(owner, ModuleType):
@@ -59,9 +68,23 @@ def decide_and_remember(f: Any) -> Decision:
                 inline_owner_types[owner_type] = None
             return decision
     decision = _decide(f)
-    if kind in _CACHED_BY_IDENTITY or isinstance(f, (BuiltinFunctionType, type)):
+    if (
+        kind in _CACHED_BY_IDENTITY
+        or isinstance(f, (BuiltinFunctionType, type))
+        or isinstance(getattr(f, "__qualname__", None), str)  # function-like: a Cython function
+    ):
         decisions[key] = decision
     return decision
+
+
+def _renamed(function: FunctionType) -> bool:
+    """True for a function named otherwise than its code (a wrapper, a generated method)."""
+    code, module = function.__code__, function.__globals__.get("__name__")
+    return (
+        function.__qualname__ != code.co_qualname
+        or function.__name__ != code.co_name
+        or function.__module__ != module
+    )
 
 
 def _resolve(f: Any) -> Any:
@@ -72,7 +95,9 @@ def _resolve(f: Any) -> Any:
         key = f.__func__
         kind = type(key)
     if kind is FunctionType:
-        key = key.__code__
+        function, key = key, key.__code__
+        if decisions.get(key) is SHARED_CODE:
+            key = function
     elif isinstance(f, BuiltinFunctionType):
         owner = f.__self__
         if owner is not None and not isinstance(owner, ModuleType):
@@ -112,4 +137,4 @@ def install(decide: Decide, all_methods_inline: Callable[[type], bool] | None = 
     decisions.clear()
     inline_owner_types.clear()
     _by_owner_method.clear()
-    _configure(decisions, inline_owner_types, decide_and_remember)
+    _configure(decisions, inline_owner_types, decide_and_remember, SHARED_CODE)
