@@ -139,6 +139,7 @@ class Journal:
         # Lines being written, one per (task, stream), each recorded as one entry at its newline.
         self._open_lines: dict[tuple[str, str], list] = {}
         self._output_queued = False  # real streams are flushed before output entries commit
+        self._batched_unwritten = False  # a value (or marker) is queued: written before output
         self._write_lock = threading.Lock()
         self._stopping = threading.Event()
         self._flusher: threading.Thread | None = None
@@ -177,8 +178,17 @@ class Journal:
         ticket = self._enqueue(record)
         if commit:
             self.commit(ticket)
-        elif self._flusher is None:
+            return
+        self._batched_unwritten = True
+        if self._flusher is None:
             self._start_flusher()
+
+    def before_output(self) -> None:
+        """Text is about to reach the real stream: what the script read before it is written
+        first, so a value the output shows is the value a resume replays (the line itself may
+        still be printed again after a crash, as an effect in flight may run again)."""
+        if self._batched_unwritten:
+            self.commit(sync=False)  # the terminal does not outlive the machine either
 
     def _enqueue(self, record: tuple) -> int:
         with self._enqueue_lock:
@@ -221,8 +231,9 @@ class Journal:
         self._enqueue(record)
         self._output_queued = True
 
-    def commit(self, ticket: int | None = None) -> None:
-        """Write every queued entry with one system call (and fdatasync if configured).
+    def commit(self, ticket: int | None = None, sync: bool = True) -> None:
+        """Write every queued entry with one system call (and fdatasync if configured and
+        ``sync``).
 
         Group commit: a task whose entry (``ticket``) another task's write already carried
         returns at once, so concurrent tasks share writes and syncs.
@@ -230,6 +241,7 @@ class Journal:
         with self._write_lock:
             if ticket is not None and self._written >= ticket:
                 return
+            self._batched_unwritten = False  # before taking the queue: a later value sets it again
             queue, records, last = self._queue, [], self._written
             while queue:
                 last, record = queue.popleft()
@@ -239,7 +251,7 @@ class Journal:
             if self._output_queued:
                 self._output_queued = False
                 _flush_real_streams()  # the text is out before the journal says it was written
-            self._writer.append(records)  # a StoreError says what failed and what to do
+            self._writer.append(records, sync)  # a StoreError says what failed and what to do
             self.recorded_count += len(records)
             self._written = last
         if self._kill_at is not None and self.total_entries >= self._kill_at:

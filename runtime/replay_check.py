@@ -77,7 +77,7 @@ class Verdict:
 class _NoWrites(JournalWriter):
     """Replay-only mode writes nothing."""
 
-    def append(self, records: Sequence[tuple]) -> None:
+    def append(self, records: Sequence[tuple], sync: bool = True) -> None:
         pass
 
     def close(self) -> None:

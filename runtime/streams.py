@@ -77,6 +77,8 @@ class OutputOnce:
     def _hand_on(self, text: str) -> None:
         """Write the complete lines to the real stream in one write; keep the rest."""
         cut = text.rfind("\n") + 1
+        if cut:
+            _before_output()
         with self._lock:
             if not cut:
                 self._partial.append(text)
@@ -96,6 +98,8 @@ class OutputOnce:
         What a flush put out is an entry of its own (the line's rest makes the next), so a
         crash after the flush does not print it again; replay ends the recorded piece here too.
         """
+        if self._partial:
+            _before_output()
         with self._lock:
             partial = "".join(self._partial)
             self._partial.clear()
@@ -133,6 +137,12 @@ class OutputOnce:
 
     def __iter__(self) -> Any:
         return iter(self._stream)
+
+
+def _before_output() -> None:
+    run = context.active()
+    if run is not None:
+        run.journal.before_output()
 
 
 def install() -> tuple[TextIO, TextIO]:

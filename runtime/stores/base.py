@@ -67,8 +67,10 @@ class JournalWriter(ABC):
     """Appends a run's entries; each ``append`` is durable when it returns."""
 
     @abstractmethod
-    def append(self, records: Sequence[tuple]) -> None:
-        """Write ``records`` (entries' fields as plain tuples) in one durable write.
+    def append(self, records: Sequence[tuple], sync: bool = True) -> None:
+        """Write ``records`` (entries' fields as plain tuples) in one durable write; with
+        ``sync=False`` they need only survive the process (a crash), not the machine (a power
+        loss): what the script read before it prints, say.
 
         Raises ``StoreError`` naming the store and what to do when the write fails.
         """

@@ -46,7 +46,7 @@ class SegmentWriter(JournalWriter):
         self._fd = -1
         self._sync = sync
 
-    def append(self, records: Sequence[tuple]) -> None:
+    def append(self, records: Sequence[tuple], sync: bool = True) -> None:
         try:
             if self._fd < 0:
                 self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -57,7 +57,7 @@ class SegmentWriter(JournalWriter):
             while view:
                 written = os.write(self._fd, view)
                 view = view[written:]
-            if self._sync:
+            if self._sync and sync:
                 os.fdatasync(self._fd)
         except OSError as exc:
             raise StoreError(

@@ -54,7 +54,7 @@ class Written(JournalWriter):
     def __init__(self) -> None:
         self.entries: list[Entry] = []
 
-    def append(self, records) -> None:
+    def append(self, records, sync=True) -> None:
         self.entries.extend(Entry._make(r) for r in records)
 
     def close(self) -> None:
