@@ -75,13 +75,7 @@ def resource(name: str, f: Callable[..., Any]) -> Callable[..., Any]:
     environment, say) is not recorded; its methods are judged on their own."""
 
     def construct(*args: Any, **kwargs: Any) -> Any:
-        if recording.current_task() is None:
-            return f(*args, **kwargs)
-        recording.local.depth += 1
-        try:
-            return f(*args, **kwargs)
-        finally:
-            recording.local.depth -= 1
+        return recording.run_unrecorded(lambda: f(*args, **kwargs))
 
     return construct
 

@@ -289,6 +289,19 @@ for _method in "request get options head post put patch delete".split():
 for _owner in ("requests.sessions.Session", "httpx._client.Client", "httpx._client.AsyncClient"):
     INTEGRATIONS[f"{_owner}.send"] = "http_request"
 CALLABLES.update(INTEGRATIONS)
+
+# ----- SDK clients. A class of a library no table describes is an effect whose object, if it
+# cannot be saved, is constructed again on replay (``openai.OpenAI``, ``github.Github``: see
+# sdk_streams.py and recording.py). Factory functions of clients are named here: called again on
+# replay, not recorded.
+_CLIENT_FACTORIES = """
+    boto3.client boto3.resource boto3.session.Session.client boto3.session.Session.resource
+    boto3.resources.factory.ResourceFactory._create_class_partial.<locals>.create_resource
+    redis.client.Redis.from_url redis.utils.from_url redis.asyncio.client.Redis.from_url
+    psycopg.connection.Connection.connect psycopg.connection_async.AsyncConnection.connect
+    psycopg2.connect pymongo.mongo_client.MongoClient sqlalchemy.engine.create.create_engine
+"""
+CALLABLES.update(dict.fromkeys(_CLIENT_FACTORIES.split(), RESOURCE))
 # httpx names its public classes and functions ``httpx.X``: its models, clients (resources),
 # transports and auth run inline; the request functions above and the clients' methods
 # (``httpx._client``, not listed: effects) are recorded.
@@ -300,3 +313,24 @@ CALLABLES.update(
         "httpx.AsyncClient": RESOURCE,
     }
 )
+
+# ----- SDK streams (sdk_streams.py): a stream a recorded call returns is read to its end inside
+# the call and recorded as its chunks. ``iterator``: iterated (``create(stream=True)``);
+# ``async_iterator``: the same with ``async for``; ``body``: a response body, read whole, also
+# as a value of the dictionary a call returns; ``pages``: a lazily paged list, read to its last
+# page; ``manager``: a context manager whose stream
+# also assembles a final object, given by the method named second.
+STREAMS: dict[str, tuple[str, str | None]] = {
+    "botocore.response.StreamingBody": ("body", None),  # in the dict get_object returns
+    "github.PaginatedList.PaginatedList": ("pages", None),
+    "openai.Stream": ("iterator", None),
+    "openai.AsyncStream": ("async_iterator", None),
+    "openai.lib.streaming.chat._completions.ChatCompletionStreamManager": (
+        "manager",
+        "get_final_completion",
+    ),
+    "openai.lib.streaming.responses._responses.ResponseStreamManager": (
+        "manager",
+        "get_final_response",
+    ),
+}

@@ -12,7 +12,7 @@ import sys
 from types import BuiltinFunctionType, FunctionType, MethodType, ModuleType
 from typing import Any
 
-from durable_python.integrations import handlers, knowledge
+from durable_python.integrations import handlers, knowledge, sdk_streams
 from durable_python.transpiler.importer import is_rewritten
 
 from . import resolver
@@ -56,6 +56,12 @@ class Decider:
         self.install()
 
     def policy_of(self, module: str, qualname: str) -> str:
+        found = self.known_policy_of(module, qualname)
+        return Policy.EFFECT if found is None else found
+
+    def known_policy_of(self, module: str, qualname: str) -> str | None:
+        """The policy a table or declaration gives ``module.qualname``; ``None`` if none does
+        (an unknown callable: an effect)."""
         full = f"{module}.{qualname}"
         for table in (self.user, knowledge.CALLABLES):
             found = table.get(full)
@@ -68,7 +74,7 @@ class Decider:
                 if found is not None:
                     return found
             name = name.rpartition(".")[0]
-        return Policy.EFFECT
+        return None
 
     def all_methods_inline(self, cls: type) -> bool:
         """True when no table entry names a method of ``cls`` and its module runs inline."""
@@ -85,14 +91,17 @@ class Decider:
         if named is None:
             return None
         module, qualname = named
-        name = f"{module}.{qualname}"
+        name = _journal_name(f, module, qualname)
         if self.is_rewritten_module(module):
             if self.user.get(name) == Policy.EFFECT:  # a declared activity
                 return functools.partial(Recorded, call(Policy.EFFECT, name))
             return None
         if isinstance(f, type) and issubclass(f, BaseException):
             return None
-        policy = self.policy_of(knowledge.MODULE_ALIASES.get(module, module), qualname)
+        policy = self.known_policy_of(knowledge.MODULE_ALIASES.get(module, module), qualname)
+        if policy is None:  # unknown: an effect; a class of it may make an unsaveable client
+            spec = call(Policy.EFFECT, name, constructs=isinstance(f, type))
+            return functools.partial(sdk_streams.LibraryCall, spec)
         if policy == Policy.INLINE:
             return None
         if policy == Policy.VALUE or policy == Policy.EFFECT:
@@ -105,7 +114,7 @@ class Decider:
         decision = self.decide(f)
         if decision is None:
             return str(Policy.INLINE)
-        if decision.func is Recorded:
+        if isinstance(decision.func, type) and issubclass(decision.func, Recorded):
             return decision.args[0].policy
         return decision.func.__name__
 
@@ -129,6 +138,8 @@ def qualified_name(f: Any) -> tuple[str, str] | None:
         return f.__module__, f.__qualname__
     if kind is functools.partial:
         return qualified_name(f.func)
+    if _function_like(f):  # a Cython function, numpy's dispatchers of np.median, np.save...
+        return f.__module__, f.__qualname__
     objclass = getattr(f, "__objclass__", None)
     if objclass is None and hasattr(f, "__self__") and hasattr(f, "__name__"):
         objclass = type(f.__self__)
@@ -137,3 +148,21 @@ def qualified_name(f: Any) -> tuple[str, str] | None:
     if not callable(f):
         return None
     return kind.__module__, f"{kind.__qualname__}.__call__"
+
+
+def _journal_name(f: Any, module: str, qualname: str) -> str:
+    """The name a call is journalled and shown under: ``module.qualname``, except for a method a
+    library generated (``<locals>``, botocore's ``S3.put_object``), named by its object's type."""
+    if "<locals>" in qualname and type(f) is MethodType:
+        method = getattr(f.__func__, "__name__", None)
+        if isinstance(method, str):
+            owner = type(f.__self__)
+            return f"{owner.__module__}.{owner.__qualname__}.{method}"
+    return f"{module}.{qualname}"
+
+
+def _function_like(f: Any) -> bool:
+    """True for a callable named like a function though it is not one (Cython, dispatchers)."""
+    return isinstance(getattr(f, "__qualname__", None), str) and isinstance(
+        getattr(f, "__module__", None), str
+    )

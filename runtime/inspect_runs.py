@@ -142,6 +142,8 @@ def _summary(entry: Entry, value: Any, cut: bool) -> str:
         text = f"<{value.size} bytes>"
     elif entry.outcome == Outcome.UNSAVED:
         text = f"unsaved {value[0]} ({value[1]})"
+    elif entry.outcome == Outcome.CONSTRUCTED:
+        text = f"constructed again on replay: a {value[0]} ({value[1]})"
     elif entry.policy == Policy.TIMER and isinstance(value, float):
         text = f"{value - entry.started:.3f} s, due {_when(value)}"
     else:
@@ -149,9 +151,12 @@ def _summary(entry: Entry, value: Any, cut: bool) -> str:
     return text[:77] + "..." if cut and len(text) > 80 else text
 
 
+_NOT_VALUES = frozenset({Outcome.UNSAVED, Outcome.CONSTRUCTED})  # their payload is a description
+
+
 def _json_value(entry: Entry, value: Any) -> Any:
     """The recorded value as JSON where it is JSON (``None`` otherwise; the summary says it)."""
-    if _error_text(entry, value) is not None or entry.outcome == Outcome.UNSAVED:
+    if _error_text(entry, value) is not None or entry.outcome in _NOT_VALUES:
         return None
     try:
         json.dumps(value, allow_nan=False)

@@ -170,7 +170,7 @@ class Journal:
         """Record the outcome of the call that claimed ``seq``; a committing ``spec`` writes it
         out (and everything queued before it) before returning."""
         attempt = task.retry_attempts.pop(seq, 0) if task.retry_attempts else 0
-        policy, name, commit = spec
+        policy, name, commit, _ = spec
         record = (
             task.name, seq, attempt, policy, name, site, fingerprint, outcome, payload, started,
             time.time(),

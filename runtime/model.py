@@ -39,6 +39,7 @@ class Outcome(StrEnum):
     ERROR = "error"  # the pickled exception
     REBUILT = "rebuilt"  # an exception pickle could not hold: its class, args and attributes
     UNSAVED = "unsaved"  # a result that could not be saved: its type and why (replays a stub)
+    CONSTRUCTED = "constructed"  # a library object that could not be saved: made again on replay
 
 
 class RunStatus(StrEnum):

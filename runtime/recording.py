@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from types import FrameType
 from typing import Any, NamedTuple
 
@@ -27,20 +28,25 @@ _main_thread_id = threading.main_thread().ident
 # Plain strings for the comparisons every recorded call makes (an enum member lookup costs 0.25 us).
 _EFFECT, _AWAITED, _CANCEL = Policy.EFFECT.value, Policy.AWAITED.value, Policy.CANCEL.value
 _OK, _ERROR, _REBUILT = Outcome.OK.value, Outcome.ERROR.value, Outcome.REBUILT.value
+_UNSAVED, _CONSTRUCTED = Outcome.UNSAVED.value, Outcome.CONSTRUCTED.value
 
 
 class Call(NamedTuple):
-    """What a recorded call is: its entry's policy, the callable's name, whether it commits."""
+    """What a recorded call is: its entry's policy, the callable's name, whether it commits,
+    and whether it is a library's constructor (an object it makes that cannot be saved is made
+    again on replay: an SDK client)."""
 
     policy: str  # a Policy value, as stored
     name: str
     commit: bool
+    constructs: bool = False
 
 
-def call(policy: Policy, name: str, commit: bool | None = None) -> Call:
+def call(policy: Policy, name: str, commit: bool | None = None, constructs: bool = False) -> Call:
     """A ``Call``; by default effects, timers, events and cancels commit, values and markers
     are batched."""
-    return Call(str(policy), name, policy in _COMMITTING if commit is None else commit)
+    commit = policy in _COMMITTING if commit is None else commit
+    return Call(str(policy), name, commit, constructs)
 
 
 class _ThreadLocal(threading.local):
@@ -48,6 +54,9 @@ class _ThreadLocal(threading.local):
 
 
 local = _ThreadLocal()
+# True in a coroutine while an awaited effect runs: what the library does inside it (handing work
+# to a thread with ``asyncio.to_thread``, say) is covered by the effect's own entry.
+inside_awaited_effect: ContextVar[bool] = ContextVar("durable_python_inside", default=False)
 
 
 def current_task() -> Any:
@@ -55,7 +64,7 @@ def current_task() -> Any:
     nothing is recorded here: no run, inside an effect, or a thread the script did not start
     (a library's background thread)."""
     run = context._active
-    if run is None or local.depth:
+    if run is None or local.depth or inside_awaited_effect.get():
         return None
     task = task_var.get()
     if task is not None:
@@ -95,6 +104,8 @@ def perform(
             return _replayed_awaitable(entry)
         if entry.policy == _CANCEL:
             run.cancel_delivered()
+        if entry.outcome == _CONSTRUCTED:
+            return run_unrecorded(live)
         return replay(entry)
     site = frames.site_of(frame)
     if run.at_frontier is not None:
@@ -119,8 +130,20 @@ def perform(
         awaited = Call(_AWAITED, spec.name, True)
         return _record_awaited(result, task, seq, awaited, site, fp, started)
     outcome, payload = codec.encode_result(result)
+    if outcome == _UNSAVED and spec.constructs:
+        outcome = _CONSTRUCTED
     run.journal.record(task, seq, spec, site, fp, outcome, payload, started)
     return result
+
+
+def run_unrecorded(construct: Callable[[], Any]) -> Any:
+    """Make a library object (an SDK client, a resource) live, on the first run and on replay:
+    what its constructor does inside (reading its configuration) is not recorded."""
+    local.depth += 1
+    try:
+        return construct()
+    finally:
+        local.depth -= 1
 
 
 async def perform_async(
@@ -152,12 +175,15 @@ async def _record_awaited(
     """Await, then record the outcome at the seq the call claimed when it was made (an effect
     that returned an awaitable, ``await client.get(url)``, counts by what it awaits to)."""
     journal = context._active.journal
+    covered = inside_awaited_effect.set(True)
     try:
         result = await awaitable
     except Exception as exc:
         outcome, payload = codec.encode_exception(exc)
         journal.record(task, seq, spec, site, fp, outcome, payload, started)
         raise
+    finally:
+        inside_awaited_effect.reset(covered)
     outcome, payload = codec.encode_result(result)
     journal.record(task, seq, spec, site, fp, outcome, payload, started)
     return result
@@ -252,4 +278,4 @@ class Recorded:
         return perform(self._spec, sys._getframe(1), args, kwargs, lambda: f(*args, **kwargs))
 
 
-frames.hide(perform, perform_async, _record_awaited, Recorded.__call__)
+frames.hide(perform, perform_async, _record_awaited, run_unrecorded, Recorded.__call__)
