@@ -42,7 +42,8 @@ def durable_input(name: str, f: Callable[..., str]) -> Callable[..., str]:
     return read
 
 
-def _recorded_seed(frame: Any, name: str) -> int:
+def recorded_seed(frame: Any, name: str) -> int:
+    """A seed from the operating system, recorded as a value of ``name`` at ``frame``."""
     spec = call(Policy.VALUE, name)
     return perform(spec, frame, (), {}, lambda: int.from_bytes(os.urandom(16)))
 
@@ -53,7 +54,7 @@ def random_instance(name: str, cls: type) -> Callable[..., Any]:
     def construct(*args: Any, **kwargs: Any) -> Any:
         if args or kwargs:
             return cls(*args, **kwargs)
-        return cls(_recorded_seed(sys._getframe(1), name))
+        return cls(recorded_seed(sys._getframe(1), name))
 
     return construct
 
@@ -63,7 +64,7 @@ def random_seed(name: str, seed: Callable[..., None]) -> Callable[..., None]:
 
     def reseed(a: Any = None, *args: Any, **kwargs: Any) -> None:
         if a is None:
-            a = _recorded_seed(sys._getframe(1), name)
+            a = recorded_seed(sys._getframe(1), name)
         seed(a, *args, **kwargs)
 
     return reseed
@@ -112,6 +113,8 @@ ELSEWHERE = {
     "urlopen": "http",
     "sqlite_connect": "databases",
     "os_popen": "subprocesses",
+    "numpy_seeded": "numeric",
+    "seed_keyword": "numeric",
 }
 
 HANDLERS: dict[str, Callable[[str, Any], Any]] = {

@@ -290,6 +290,57 @@ for _owner in ("requests.sessions.Session", "httpx._client.Client", "httpx._clie
     INTEGRATIONS[f"{_owner}.send"] = "http_request"
 CALLABLES.update(INTEGRATIONS)
 
+# ----- Computation libraries (numeric.py): inline, their I/O recorded like a file's (reads are
+# values, writes effects), their randomness seeded per run or recorded.
+MODULES.update(dict.fromkeys("numpy pandas polars pyarrow scipy".split(), INLINE))
+_COMPUTATION_READS = """
+    pandas.read_csv pandas.read_table pandas.read_fwf pandas.read_json pandas.read_parquet
+    pandas.read_feather pandas.read_orc pandas.read_excel pandas.read_html pandas.read_xml
+    pandas.read_pickle pandas.read_sql pandas.read_sql_query pandas.read_sql_table
+    pandas.read_hdf pandas.read_stata pandas.read_sas pandas.read_spss pandas.read_clipboard
+    pandas._libs.tslibs.timestamps.Timestamp.now pandas._libs.tslibs.timestamps.Timestamp.today
+    pandas._libs.tslibs.timestamps.Timestamp.utcnow
+    numpy.load numpy.loadtxt numpy.genfromtxt numpy.fromfile
+    polars.io.csv.functions.read_csv polars.io.parquet.functions.read_parquet
+    polars.io.json.read.read_json polars.io.ndjson.read_ndjson polars.io.ipc.functions.read_ipc
+    polars.io.spreadsheet.functions.read_excel polars.io.database.functions.read_database
+    polars.io.database.functions.read_database_uri polars.io.avro.read_avro
+    polars.lazyframe.frame.LazyFrame.collect
+    pyarrow.parquet.core.read_table pyarrow._csv.read_csv pyarrow._json.read_json
+    pyarrow.feather.read_table pyarrow.feather.read_feather
+"""
+_COMPUTATION_WRITES = """
+    pandas.core.generic.NDFrame.to_csv pandas.core.generic.NDFrame.to_json
+    pandas.core.generic.NDFrame.to_excel pandas.core.generic.NDFrame.to_pickle
+    pandas.core.generic.NDFrame.to_hdf pandas.core.generic.NDFrame.to_sql
+    pandas.core.generic.NDFrame.to_clipboard pandas.core.frame.DataFrame.to_parquet
+    pandas.core.frame.DataFrame.to_feather pandas.core.frame.DataFrame.to_orc
+    pandas.core.frame.DataFrame.to_stata pandas.core.frame.DataFrame.to_xml
+    numpy.save numpy.savez numpy.savez_compressed numpy.savetxt numpy.ndarray.tofile
+    numpy.ndarray.dump
+    polars.dataframe.frame.DataFrame.write_csv polars.dataframe.frame.DataFrame.write_parquet
+    polars.dataframe.frame.DataFrame.write_json polars.dataframe.frame.DataFrame.write_ndjson
+    polars.dataframe.frame.DataFrame.write_ipc polars.dataframe.frame.DataFrame.write_excel
+    polars.dataframe.frame.DataFrame.write_database polars.dataframe.frame.DataFrame.write_avro
+    polars.lazyframe.frame.LazyFrame.sink_csv polars.lazyframe.frame.LazyFrame.sink_parquet
+    polars.lazyframe.frame.LazyFrame.sink_ipc polars.lazyframe.frame.LazyFrame.sink_ndjson
+    pyarrow.parquet.core.write_table pyarrow._csv.write_csv pyarrow.feather.write_feather
+"""
+_NUMPY_SEEDED = """
+    numpy.random.default_rng numpy.random.seed numpy.random.RandomState.seed
+    numpy.random.mtrand.RandomState
+    numpy.random._pcg64.PCG64 numpy.random._pcg64.PCG64DXSM numpy.random._mt19937.MT19937
+    numpy.random._philox.Philox numpy.random._sfc64.SFC64 numpy.random.bit_generator.SeedSequence
+"""
+_SEED_KEYWORD = """
+    polars.dataframe.frame.DataFrame.sample polars.series.series.Series.sample
+    polars.series.series.Series.shuffle polars.expr.expr.Expr.sample polars.expr.expr.Expr.shuffle
+"""
+CALLABLES.update(dict.fromkeys(_COMPUTATION_READS.split(), VALUE))
+CALLABLES.update(dict.fromkeys(_COMPUTATION_WRITES.split(), EFFECT))
+CALLABLES.update(dict.fromkeys(_NUMPY_SEEDED.split(), "numpy_seeded"))
+CALLABLES.update(dict.fromkeys(_SEED_KEYWORD.split(), "seed_keyword"))
+
 # ----- SDK clients. A class of a library no table describes is an effect whose object, if it
 # cannot be saved, is constructed again on replay (``openai.OpenAI``, ``github.Github``: see
 # sdk_streams.py and recording.py). Factory functions of clients are named here: called again on

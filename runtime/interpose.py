@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import ModuleType
 
-from durable_python.integrations import threads
+from durable_python.integrations import numeric, threads
 
 from . import context, environ, runner, streams, waiting
 from .stores.base import CANCEL_SIGNAL
@@ -36,6 +36,7 @@ def activate(run: context.RunContext, path: str, argv: list[str]) -> Iterator[Mo
     saved_meta_path = list(sys.meta_path)
     main = runner.prepare_main(path, argv, executing=sys._getframe(2))  # the ``with`` statement's
     random.seed(run.run.random_seed)
+    uninstall_numpy_seed = numeric.install(run.run.random_seed)
     saved_streams = streams.install()
     saved_environ = environ.install()
     run.decider.install()
@@ -53,6 +54,7 @@ def activate(run: context.RunContext, path: str, argv: list[str]) -> Iterator[Mo
         os.environ = saved_environ  # noqa: B003 - putting back the original mapping
         streams.uninstall(saved_streams)
         sys.meta_path[:] = saved_meta_path
+        uninstall_numpy_seed()
         sys.setrecursionlimit(saved_limit)
         random.setstate(saved_random)
         builtins.__dp__ = saved_resolver
