@@ -12,6 +12,7 @@ own task.
 
 from __future__ import annotations
 
+import random
 import shlex
 import threading
 from collections.abc import Callable
@@ -51,6 +52,9 @@ class RunContext:
     patches_seen: dict[str, set[str]] = field(default_factory=dict)  # task -> change ids
     progress: Any = None  # the replay progress line (progress.Progress), if shown
     store_option: str | None = None  # the --store the command was given, for commands we suggest
+    # What the script's ``random.random()``, ``random.choice()``... draw from (decider.py): its
+    # own generator, so draws that libraries make from the module's one do not shift its sequence.
+    script_random: random.Random = field(default_factory=random.Random)
     _numbers: dict[tuple[str, str], int] = field(default_factory=dict)
 
     @property

@@ -8,6 +8,7 @@ The answer is cached by ``resolver.py``, so this runs once per distinct callable
 from __future__ import annotations
 
 import functools
+import random
 import sys
 from types import BuiltinFunctionType, FunctionType, MethodType, ModuleType
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 from durable_python.integrations import handlers, knowledge, sdk_streams
 from durable_python.transpiler.importer import is_rewritten
 
-from . import resolver
+from . import context, resolver
 from .model import Policy
 from .recording import Recorded, call
 from .resolver import Decision
@@ -87,6 +88,12 @@ class Decider:
         return self.policy_of(module, cls.__qualname__) == Policy.INLINE
 
     def decide(self, f: Any) -> Decision:
+        decision = self._decide(f)
+        if isinstance(getattr(f, "__self__", None), random.Random):
+            return functools.partial(_drawing_from_the_scripts_generator, decision)
+        return decision
+
+    def _decide(self, f: Any) -> Decision:
         named = qualified_name(f)
         if named is None:
             return None
@@ -111,7 +118,7 @@ class Decider:
     def kind_of(self, f: Any) -> str:
         """What ``decide`` makes of ``f``, in words: ``inline``, ``value``, ``effect``, or the
         name of the special handler it goes through (``sleep``, ``open_file``...)."""
-        decision = self.decide(f)
+        decision = self._decide(f)
         if decision is None:
             return str(Policy.INLINE)
         if isinstance(decision.func, type) and issubclass(decision.func, Recorded):
@@ -148,6 +155,16 @@ def qualified_name(f: Any) -> tuple[str, str] | None:
     if not callable(f):
         return None
     return kind.__module__, f"{kind.__qualname__}.__call__"
+
+
+def _drawing_from_the_scripts_generator(decision: Decision, method: Any) -> Any:
+    """A method of ``random``'s module-level generator (``random.choice``, ``random.seed``) as the
+    same method of the run's own generator; other generators' methods as they are. The decision
+    is kept per method, for every instance: the instance is looked at call by call."""
+    run = context.active()
+    if run is not None and method.__self__ is random._inst:
+        method = getattr(run.script_random, method.__name__)
+    return method if decision is None else decision(method)
 
 
 def _journal_name(f: Any, module: str, qualname: str) -> str:

@@ -35,7 +35,8 @@ def activate(run: context.RunContext, path: str, argv: list[str]) -> Iterator[Mo
     saved_limit = sys.getrecursionlimit()
     saved_meta_path = list(sys.meta_path)
     main = runner.prepare_main(path, argv, executing=sys._getframe(2))  # the ``with`` statement's
-    random.seed(run.run.random_seed)
+    random.seed(run.run.random_seed)  # for libraries; the script draws from its own generator
+    run.script_random.seed(run.run.random_seed)
     uninstall_numpy_seed = numeric.install(run.run.random_seed)
     saved_streams = streams.install()
     saved_environ = environ.install()
