@@ -5,7 +5,9 @@ A callable is named ``module.qualname`` after the module name is normalised (``p
 
 1. ``CALLABLES``: an exact name (a function, a method, a class);
 2. ``MODULES``: the name's module or its closest listed parent package;
-3. ``effect``: anything unknown touches the outside world until someone says otherwise.
+3. ``effect``: anything unknown touches the outside world until someone says otherwise; a class
+   of it is a constructor whose object, when it cannot be saved (an SDK client), is constructed
+   again on replay.
 
 Policies: ``inline`` (run it, also on replay), ``value`` (a nondeterministic read: record the value,
 return it on replay), ``effect`` (record result or exception, commit, never call again on replay),
@@ -344,15 +346,21 @@ CALLABLES.update(dict.fromkeys(_SEED_KEYWORD.split(), "seed_keyword"))
 # ----- SDK clients. A class of a library no table describes is an effect whose object, if it
 # cannot be saved, is constructed again on replay (``openai.OpenAI``, ``github.Github``: see
 # sdk_streams.py and recording.py). Factory functions of clients are named here: called again on
-# replay, not recorded.
+# replay, not recorded. Not database drivers with transactions (psycopg, SQLAlchemy): a statement
+# replayed from the journal would not be in the transaction a resumed run commits, so their
+# connections stay effects, which replay as the stub that says what to do.
 _CLIENT_FACTORIES = """
     boto3.client boto3.resource boto3.session.Session.client boto3.session.Session.resource
     boto3.resources.factory.ResourceFactory._create_class_partial.<locals>.create_resource
     redis.client.Redis.from_url redis.utils.from_url redis.asyncio.client.Redis.from_url
-    psycopg.connection.Connection.connect psycopg.connection_async.AsyncConnection.connect
-    psycopg2.connect pymongo.mongo_client.MongoClient sqlalchemy.engine.create.create_engine
 """
 CALLABLES.update(dict.fromkeys(_CLIENT_FACTORIES.split(), RESOURCE))
+# Named so that their classes (``pymysql.connect`` is one) are not constructed again either.
+_TRANSACTIONAL_DRIVERS = """
+    psycopg psycopg2 pymysql MySQLdb mysql.connector sqlalchemy asyncpg aiomysql aiopg
+    oracledb cx_Oracle pyodbc duckdb
+"""
+MODULES.update(dict.fromkeys(_TRANSACTIONAL_DRIVERS.split(), EFFECT))
 # httpx names its public classes and functions ``httpx.X``: its models, clients (resources),
 # transports and auth run inline; the request functions above and the clients' methods
 # (``httpx._client``, not listed: effects) are recorded.

@@ -87,3 +87,60 @@ def test_names_come_from_what_the_callable_is():
     assert qualified_name([].append) == ("builtins", "list.append")
     assert qualified_name(str.upper) == ("builtins", "str.upper")
     assert qualified_name(time.time) == ("time", "time")
+
+
+def _library(name: str, source: str) -> types.ModuleType:
+    module = types.ModuleType(name)
+    exec(source, module.__dict__)
+    sys.modules[name] = module
+    return module
+
+
+CLIENTS = """
+import functools
+
+class Client:
+    def send(self): ...
+
+def connect(): ...
+
+def _logged(f):
+    @functools.wraps(f)
+    def wrapper(*args, **kwargs):
+        return f(*args, **kwargs)
+    return wrapper
+
+@_logged
+def read(): ...
+
+@_logged
+def write(): ...
+"""
+
+
+def test_a_library_class_is_a_constructor_its_functions_and_methods_are_not():
+    lib = _library("someclient.api", CLIENTS)
+    driver = _library("pymysql.connections", "class Connection: ...")
+    try:
+        spec_of = lambda f: Decider().decide(f).args[0]  # noqa: E731
+        assert spec_of(lib.Client).constructs and spec_of(lib.Client).policy == "effect"
+        assert not spec_of(lib.connect).constructs
+        assert not spec_of(lib.Client().send).constructs
+        assert not spec_of(driver.Connection).constructs  # a transactional driver: a stub
+    finally:
+        del sys.modules["someclient.api"], sys.modules["pymysql.connections"]
+
+
+def test_functions_sharing_a_decorators_code_are_decided_one_by_one():
+    lib = _library("someclient.api", CLIENTS)
+    from durable_python import resolver
+
+    decider = Decider({"someclient.api.read": "value"})
+    decider.install()
+    try:
+        assert resolver.resolve(lib.write)._spec.name == "someclient.api.write"
+        assert resolver.resolve(lib.read)._spec.policy == "value"
+        assert resolver.resolve(lib.write)._spec.policy == "effect"
+    finally:
+        Decider().install()
+        del sys.modules["someclient.api"]
