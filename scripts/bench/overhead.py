@@ -111,6 +111,13 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def libraries_installed(kernel: Path) -> bool:
+    """False for a kernel whose ``requires:`` line names a library this interpreter lacks."""
+    found = re.search(r"^requires: (.+)$", kernel.read_text(), re.MULTILINE)
+    needed = found.group(1).split() if found else []
+    return all(importlib.util.find_spec(name) is not None for name in needed)
+
+
 def durable_command(explicit: str | None) -> list[str]:
     """The command that runs ``durable-python`` on this interpreter."""
     if explicit:
@@ -462,7 +469,7 @@ def main(argv: list[str] | None = None) -> int:
     if repeat < 1 or hello_runs < 0:
         parser.error("--repeat must be at least 1 and --hello-runs at least 0")
 
-    scripts = sorted(KERNELS_DIR.glob("*.py"))
+    scripts = [s for s in sorted(KERNELS_DIR.glob("*.py")) if libraries_installed(s)]
     if args.kernels:
         wanted = [name.strip().removesuffix(".py") for name in args.kernels.split(",")]
         unknown = sorted(set(wanted) - {s.stem for s in scripts})
