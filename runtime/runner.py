@@ -13,12 +13,14 @@ import os
 import sys
 from types import CodeType, FrameType, ModuleType, TracebackType
 
+import durable_python.integrations
 from durable_python.transpiler import importer, load_code
 
 from . import resolver
 
 _OWN_DIRS = tuple(
-    os.path.join(os.path.dirname(os.path.realpath(p)), "") for p in (__file__, importer.__file__)
+    os.path.join(os.path.dirname(os.path.realpath(p)), "")
+    for p in (__file__, importer.__file__, durable_python.integrations.__file__)
 )
 
 

@@ -403,3 +403,25 @@ def test_pull_request_reminders_are_posted_once(ih):
     finally:
         for fake in fakes:
             fake.close()
+
+
+UNREACHABLE = """
+import boto3
+
+s3 = boto3.client("s3", endpoint_url="http://127.0.0.1:9", region_name="us-east-1")
+s3.put_object(Bucket="bucket-x", Key="k", Body=b"x")
+"""
+
+
+def test_an_sdk_error_reads_as_under_python(ih):
+    ih.write("unreachable.py", UNREACHABLE)
+    env = {**CREDENTIALS, "AWS_MAX_ATTEMPTS": "1"}
+    plain = ih.python("unreachable.py", env=env)
+    durable = ih.run("unreachable.py", env=env)
+    assert plain.returncode == durable.returncode == 1, durable
+
+    def frames(stderr: str) -> list[str]:
+        return [line for line in stderr.splitlines() if line.strip().startswith("File ")]
+
+    assert frames(durable.stderr) == frames(plain.stderr), durable.stderr
+    assert durable.stderr.splitlines()[-1] == plain.stderr.splitlines()[-1]
