@@ -393,3 +393,9 @@ STREAMS: dict[str, tuple[str, str | None]] = {
         "get_final_response",
     ),
 }
+
+# Read-only views that pickle cannot save, saved as a view of their ``copy()`` (codec.py): the
+# headers of aiohttp's responses, which slack_sdk's AsyncSlackResponse keeps.
+SAVED_AS_COPIES = frozenset(
+    {"multidict._multidict.CIMultiDictProxy", "multidict._multidict.MultiDictProxy"}
+)

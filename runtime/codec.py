@@ -8,10 +8,13 @@ what pickle cannot do (lambdas, closures). A result neither can save becomes a s
 from __future__ import annotations
 
 import importlib
+import io
 import os
 import pickle
 import sys
 from typing import Any
+
+from durable_python.integrations import knowledge
 
 from .errors import UnsavedResultError
 from .model import Outcome
@@ -26,9 +29,24 @@ def dumps(value: Any) -> bytes:
     try:
         return pickle.dumps(value, PROTOCOL)
     except Exception:  # noqa: BLE001 - pickle raises many kinds; cloudpickle gets a chance
-        import cloudpickle
+        return _dumps_with_cloudpickle(value)
 
-        return cloudpickle.dumps(value, PROTOCOL)
+
+def _dumps_with_cloudpickle(value: Any) -> bytes:
+    """cloudpickle, which also saves a read-only view (``knowledge.SAVED_AS_COPIES``: aiohttp's
+    headers in an SDK's response) as the view of a copy."""
+    import cloudpickle
+
+    class Pickler(cloudpickle.Pickler):
+        def reducer_override(self, obj: Any) -> Any:
+            kind = type(obj)
+            if f"{kind.__module__}.{kind.__qualname__}" in knowledge.SAVED_AS_COPIES:
+                return kind, (obj.copy(),)
+            return super().reducer_override(obj)
+
+    buffer = io.BytesIO()
+    Pickler(buffer, PROTOCOL).dump(value)
+    return buffer.getvalue()
 
 
 loads = pickle.loads
