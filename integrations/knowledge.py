@@ -356,11 +356,14 @@ _CLIENT_FACTORIES = """
 """
 CALLABLES.update(dict.fromkeys(_CLIENT_FACTORIES.split(), RESOURCE))
 # Named so that their classes (``pymysql.connect`` is one) are not constructed again either.
-_TRANSACTIONAL_DRIVERS = """
+# Likewise clients whose session is made by a method (``SSHClient.connect``, ``FTP.login``): a
+# replayed connect did not happen, so a client constructed again would not be connected.
+_NOT_CONSTRUCTED_AGAIN = """
     psycopg psycopg2 pymysql MySQLdb mysql.connector sqlalchemy asyncpg aiomysql aiopg
     oracledb cx_Oracle pyodbc duckdb
+    paramiko ftplib imaplib poplib nntplib telnetlib
 """
-MODULES.update(dict.fromkeys(_TRANSACTIONAL_DRIVERS.split(), EFFECT))
+MODULES.update(dict.fromkeys(_NOT_CONSTRUCTED_AGAIN.split(), EFFECT))
 # httpx names its public classes and functions ``httpx.X``: its models, clients (resources),
 # transports and auth run inline; the request functions above and the clients' methods
 # (``httpx._client``, not listed: effects) are recorded.
