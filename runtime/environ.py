@@ -1,4 +1,6 @@
-"""Environment reads replay: ``os.environ[...]``, ``.get``, ``in`` and ``os.getenv`` are values.
+"""Environment reads replay: ``os.environ[...]``, ``.get``, ``in`` and ``os.getenv`` are values;
+iterating it, ``len``, ``keys()``, ``items()``, ``values()`` and ``copy()`` record the whole
+environment as one value.
 
 ``os.environ`` is replaced by a subclass sharing the same data whose item reads are recorded
 (writes are ordinary code and run again on replay, which rebuilds the same environment).
@@ -21,6 +23,7 @@ from .model import Policy
 from .recording import call, perform
 
 _READ = call(Policy.VALUE, "os.environ")
+_LISTED = call(Policy.VALUE, "os.environ.items")  # iterating, len(), keys(), items(), copy()
 _OS_FILE = os.getenv.__code__.co_filename  # os.getenv reads for its caller ("<frozen os>")
 
 
@@ -58,6 +61,34 @@ class RecordedEnviron(os._Environ):  # type: ignore[name-defined,misc]
         except KeyError:
             return False
         return True
+
+    def _snapshot(self, frame: FrameType) -> dict[str, str]:
+        """The whole environment as the script saw it: one recorded value per listing."""
+        script_frame = _script_frame(frame)
+        if script_frame is None:
+            return self._as_dict()
+        return perform(_LISTED, script_frame, (), {}, self._as_dict)
+
+    def _as_dict(self) -> dict[str, str]:
+        return {self.decodekey(k): self.decodevalue(v) for k, v in self._data.items()}
+
+    def __iter__(self) -> Any:
+        return iter(list(self._snapshot(sys._getframe(1))))
+
+    def __len__(self) -> int:
+        return len(self._snapshot(sys._getframe(1)))
+
+    def keys(self) -> Any:
+        return self._snapshot(sys._getframe(1)).keys()
+
+    def items(self) -> Any:
+        return self._snapshot(sys._getframe(1)).items()
+
+    def values(self) -> Any:
+        return self._snapshot(sys._getframe(1)).values()
+
+    def copy(self) -> dict[str, str]:
+        return self._snapshot(sys._getframe(1))
 
 
 def install() -> Any:

@@ -101,3 +101,30 @@ def test_a_librarys_own_reads_do_not_change_the_scripts_journal(ih, kill_at):
     killed = [r for r in ih.runs_of("tokens.py") if r["argv"][1:] == ["killed"]]
     assert len(killed) == 1, killed
     assert entries_of(ih, killed[0]["run_id"]) == reference
+
+
+LISTING = """
+    import os
+    import time
+
+    names = sorted(name for name in os.environ if name.startswith("PROBE_"))
+    time.sleep(0.01)
+    print("names", names)
+    print("items", sorted((k, v) for k, v in os.environ.items() if k.startswith("PROBE_")))
+    print("copied", sorted(k for k in os.environ.copy() if k.startswith("PROBE_")), len(os.environ) > 2)
+"""
+
+
+def test_iterating_the_environment_replays_what_the_first_attempt_saw(ih):
+    ih.write("listing.py", LISTING)
+    first = {"PROBE_A": "1"}
+    later = {"PROBE_A": "changed", "PROBE_B": "new"}
+    series = ih.resume("listing.py", kill_ats=[2], env_per_attempt=[first, later, later])
+    assert series.crashes == 1 and series.final.exit_code == 0, series
+    assert series.stdout == (
+        "names ['PROBE_A']\n"  # listed before the kill: replayed
+        "items [('PROBE_A', 'changed'), ('PROBE_B', 'new')]\n"  # listed live after it
+        "copied ['PROBE_A', 'PROBE_B'] True\n"
+    ), series
+    listings = [e for e in ih.entries() if e["name"] == "os.environ.items"]
+    assert len(listings) == 4, listings  # iteration, items(), copy(), len()
