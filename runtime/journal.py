@@ -183,12 +183,14 @@ class Journal:
         if self._flusher is None:
             self._start_flusher()
 
-    def before_output(self) -> None:
-        """Text is about to reach the real stream: what the script read before it is written
-        first, so a value the output shows is the value a resume replays (the line itself may
-        still be printed again after a crash, as an effect in flight may run again)."""
+    def write_batched(self) -> None:
+        """An effect is about to run live, or text to reach the real stream: what the script
+        read before is written first, so a value the effect sends or the output shows is the
+        value a resume replays (the effect may still run again after a crash, and the line be
+        printed again, but with the same values). Written without fdatasync: it must survive
+        the process, which is what dies mid-effect."""
         if self._batched_unwritten:
-            self.commit(sync=False)  # the terminal does not outlive the machine either
+            self.commit(sync=False)
 
     def _enqueue(self, record: tuple) -> int:
         with self._enqueue_lock:

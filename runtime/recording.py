@@ -113,6 +113,8 @@ def perform(
     fp = argdiff.with_renderings(fp, args, kwargs)  # recorded with short renderings, for diffs
     if run.cancel_requested and not task.replaying:  # at the frontier, never amid a replay
         _deliver_cancel(run, task, seq, spec.name, site, fp)
+    if spec.policy == _EFFECT:
+        run.journal.write_batched()  # run again after a crash, it sends the same values
     started = time.time()
     local.depth += 1
     try:
@@ -166,6 +168,7 @@ async def perform_async(
     if run.at_frontier is not None:
         run.at_frontier(task, seq, spec.policy, spec.name, site)
     fp = argdiff.with_renderings(fp, args, kwargs)
+    run.journal.write_batched()
     return await _record_awaited(produce(), task, seq, spec, site, fp, time.time())
 
 

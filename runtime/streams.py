@@ -142,7 +142,7 @@ class OutputOnce:
 def _before_output() -> None:
     run = context.active()
     if run is not None:
-        run.journal.before_output()
+        run.journal.write_batched()
 
 
 def install() -> tuple[TextIO, TextIO]:

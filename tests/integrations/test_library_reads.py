@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from durable_python.testing import wait_until
+
 pytestmark = pytest.mark.e2e
 
 # Outside the script's tree: not rewritten, so its functions are effects and its code is the
@@ -128,3 +130,42 @@ def test_iterating_the_environment_replays_what_the_first_attempt_saw(ih):
     ), series
     listings = [e for e in ih.entries() if e["name"] == "os.environ.items"]
     assert len(listings) == 4, listings  # iteration, items(), copy(), len()
+
+
+SENDER = """
+    import time
+
+
+    def send(token, marker):
+        with open(marker, "a") as out:
+            out.write(f"started {token}\\n")
+        time.sleep(1.5)
+        with open(marker, "a") as out:
+            out.write(f"done {token}\\n")
+"""
+
+SENDS = """
+    import uuid
+
+    import sender
+
+    token = uuid.uuid4().hex
+    sender.send(token, "marker.txt")
+    print("sent", token)
+"""
+
+
+def test_an_effect_in_flight_at_a_crash_runs_again_with_the_same_values(ih):
+    ih.write_lib("sender.py", SENDER)
+    ih.write("sends.py", SENDS)
+    marker = ih.work / "marker.txt"
+    process = ih.start("run", "sends.py")
+    wait_until(lambda: marker.exists() and "started" in marker.read_text(), 60, "the effect")
+    process.kill()
+    process.finish(timeout=60)
+    resumed = ih.run("sends.py")
+    assert resumed.exit_code == 0, resumed
+    started, again, done = marker.read_text().split("\n")[:3]
+    token = started.split()[1]
+    assert again == f"started {token}" and done == f"done {token}", marker.read_text()
+    assert resumed.stdout == f"sent {token}\n", resumed
