@@ -363,7 +363,8 @@ _NOT_CONSTRUCTED_AGAIN = """
     oracledb cx_Oracle pyodbc duckdb
     paramiko ftplib imaplib poplib nntplib telnetlib
 """
-MODULES.update(dict.fromkeys(_NOT_CONSTRUCTED_AGAIN.split(), EFFECT))
+NOT_CONSTRUCTED_AGAIN = frozenset(_NOT_CONSTRUCTED_AGAIN.split())
+MODULES.update(dict.fromkeys(NOT_CONSTRUCTED_AGAIN, EFFECT))
 # httpx names its public classes and functions ``httpx.X``: its models, clients (resources),
 # transports and auth run inline; the request functions above and the clients' methods
 # (``httpx._client``, not listed: effects) are recorded.

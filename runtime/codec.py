@@ -7,6 +7,7 @@ what pickle cannot do (lambdas, closures). A result neither can save becomes a s
 
 from __future__ import annotations
 
+import functools
 import importlib
 import io
 import os
@@ -33,20 +34,26 @@ def dumps(value: Any) -> bytes:
 
 
 def _dumps_with_cloudpickle(value: Any) -> bytes:
-    """cloudpickle, which also saves a read-only view (``knowledge.SAVED_AS_COPIES``: aiohttp's
-    headers in an SDK's response) as the view of a copy."""
+    buffer = io.BytesIO()
+    _copying_pickler()(buffer, PROTOCOL).dump(value)
+    return buffer.getvalue()
+
+
+@functools.cache
+def _copying_pickler() -> type:
+    """cloudpickle's Pickler, which also saves a read-only view (``knowledge.SAVED_AS_COPIES``:
+    aiohttp's headers in an SDK's response) as the view of a copy. Made on first use: importing
+    cloudpickle costs start-up time most runs never need."""
     import cloudpickle
 
-    class Pickler(cloudpickle.Pickler):
+    class CopyingPickler(cloudpickle.Pickler):
         def reducer_override(self, obj: Any) -> Any:
             kind = type(obj)
             if f"{kind.__module__}.{kind.__qualname__}" in knowledge.SAVED_AS_COPIES:
                 return kind, (obj.copy(),)
             return super().reducer_override(obj)
 
-    buffer = io.BytesIO()
-    Pickler(buffer, PROTOCOL).dump(value)
-    return buffer.getvalue()
+    return CopyingPickler
 
 
 loads = pickle.loads
@@ -107,6 +114,22 @@ def rebuild_exception(state: dict) -> BaseException:
         return RecordedError(f"{state['module']}.{state['qualname']}: {state['message']}")
 
 
+def _what_to_do(name: str) -> str:
+    """The advice for a stub of ``name``'s result: a session or transaction of a client that is
+    never constructed again (``knowledge.NOT_CONSTRUCTED_AGAIN``) belongs in an activity whole."""
+    if any(name == m or name.startswith(f"{m}.") for m in knowledge.NOT_CONSTRUCTED_AGAIN):
+        return (
+            "Move the code that opens it and uses it (the whole transaction or session) into one"
+            " function marked @durable_python.activity: a connection opened again on replay would"
+            " not hold what the journal replayed, so it is not declared a resource."
+        )
+    return (
+        "Move the code that creates and uses it into one function marked"
+        " @durable_python.activity, or declare the callable a resource in"
+        " [tool.durable-python] if it is safe to call again."
+    )
+
+
 class Unsaved:
     """What replay returns for a result that could not be saved: any use raises a clear error."""
 
@@ -124,9 +147,7 @@ class Unsaved:
         raise UnsavedResultError(
             f"{used_at}: this code uses the result of {name}() recorded at {site}, a {type_name}"
             f" that could not be saved ({reason}), so replay has no value to give back."
-            " Move the code that creates and uses it into one function marked"
-            " @durable_python.activity, or declare the callable a resource in"
-            " [tool.durable-python] if it is safe to call again."
+            f" {_what_to_do(name)}"
         )
 
     def __getattr__(self, name: str) -> Any:

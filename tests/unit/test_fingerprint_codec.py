@@ -74,6 +74,23 @@ def test_unsaveable_result_becomes_a_stub_that_explains_itself():
     assert "unsaved" in repr(stub)
 
 
+def test_a_stub_of_a_transactional_connection_does_not_suggest_a_resource():
+    stub = codec.Unsaved("psycopg.connection.Connection.connect", "job.py:3", "Connection", "")
+    with pytest.raises(UnsavedResultError, match="whole transaction") as raised:
+        stub.execute("select 1")
+    assert "declare the callable a resource" not in str(raised.value)
+
+
+def test_read_only_views_are_saved_as_views_of_a_copy():
+    import multidict  # aiohttp's, a test dependency
+
+    headers = multidict.CIMultiDictProxy(multidict.CIMultiDict({"Content-Type": "text/plain"}))
+    outcome, payload = codec.encode_result({"headers": headers})
+    assert outcome == "ok"
+    restored = pickle.loads(payload)["headers"]
+    assert type(restored) is type(headers) and restored["content-type"] == "text/plain"
+
+
 def test_large_results_have_no_size_limit():
     big = b"x" * (40 * 1024 * 1024)
     outcome, payload = codec.encode_result(big)
