@@ -392,20 +392,23 @@ class Sandbox:
         lib: bool = True,
         command: Sequence[str] | None = None,
         env: dict[str, str | None] | None = None,
+        store: str | None = None,
     ) -> None:
         """``cache``: a transpile cache to share (default: one of its own); ``work``: an existing
         working directory (default: a new one); ``clear``: prefixes of inherited variables left
         out; ``unbuffered``: ``PYTHONUNBUFFERED=1`` (what a killed attempt printed reaches the
         pipe); ``dedent``: ``write`` dedents text; ``lib``: put ``lib`` on ``PYTHONPATH``;
         ``command``: how to start durable-python (default: the installed command); ``env``: more
-        variables (``None`` removes one)."""
+        variables (``None`` removes one); ``store``: a store URL (default: a directory of its
+        own, ``root/store``)."""
         self.root = Path(root)
         self.work = Path(work) if work is not None else self.root / "work"
         self.work.mkdir(parents=True, exist_ok=True)
         self.lib = self.root / "lib"
         if lib:
             self.lib.mkdir(exist_ok=True)
-        self.store = self.root / "store"
+        self.store: Path | str = store if store is not None else self.root / "store"
+        self.local_store = store is None
         self.cache = Path(cache) if cache is not None else self.root / "cache"
         self.dedent = dedent
         self.command = list(command) if command else [durable_python_command()]
@@ -609,10 +612,13 @@ class Sandbox:
 
         return open_store(self.store)
 
+    def _store_exists(self) -> bool:
+        return not self.local_store or Path(self.store).exists()
+
     def journal_size(self) -> int:
         """How many entries the newest run's journal holds (0 without a run)."""
         store = self.open_store()
-        runs = store.runs() if self.store.exists() else []
+        runs = store.runs() if self._store_exists() else []
         return len(store.entries(runs[-1])) if runs else 0
 
     def runs(self, env: dict[str, str | None] | None = None) -> list[dict]:
@@ -649,7 +655,7 @@ class Sandbox:
     def status(self, run_id: str) -> str | None:
         """A run's recorded status (``running`` for one whose process died), from the Store;
         ``None`` if there is no such run (yet)."""
-        run = self.open_store().read(run_id) if self.store.exists() else None
+        run = self.open_store().read(run_id) if self._store_exists() else None
         return None if run is None else str(run.status)
 
     def wait_status(self, run_id: str, statuses: Sequence[str], timeout: float = 30) -> str:
@@ -674,6 +680,8 @@ class Sandbox:
         run's claim. Tests that run a command again right after a run stopped by itself settle
         first, so they do not depend on how the command copes with a fold in progress.
         """
+        if not self.local_store:
+            return  # only a local store folds
         if not os.path.isdir("/proc"):
             time.sleep(3)
             return

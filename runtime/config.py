@@ -11,6 +11,9 @@
     retry = { max_attempts = 5, initial_interval = 1.0, exceptions = ["ConnectionError"] }
     store = ".durable"                        # where runs are kept (a directory, or a URL)
     sync = true                               # fdatasync each commit (power-loss durability)
+
+    [tool.durable-python.queues]              # limits of enqueued runs, across all workers
+    emails = { concurrency = 2, limit = 10, period = 60 }   # 2 at once, 10 started a minute
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UsageError
-from .model import Policy
+from .model import Policy, QueueLimits
 
 _POLICY_KEYS = {
     "pure": Policy.INLINE,
@@ -41,6 +44,7 @@ class Config:
     source: Path | None = None
     retry: dict[str, Any] | None = None  # [tool.durable-python.retry] (retries.default_policy)
     idempotency_keys: bool = False
+    queues: dict[str, QueueLimits] = field(default_factory=dict)
 
 
 def _find_pyproject(start: Path) -> Path | None:
@@ -79,6 +83,8 @@ def load(script_dir: Path, store: str | None = None, sync: bool | None = None) -
             config.retry = table["retry"]
         if "idempotency_keys" in table:
             config.idempotency_keys = bool(table["idempotency_keys"])
+        for name, limits in table.get("queues", {}).items():
+            config.queues[name] = _queue_limits(pyproject, name, limits)
     if os.environ.get("DURABLE_PYTHON_STORE"):
         config.store = _location(os.environ["DURABLE_PYTHON_STORE"])
     if os.environ.get("DURABLE_PYTHON_SYNC"):
@@ -90,6 +96,29 @@ def load(script_dir: Path, store: str | None = None, sync: bool | None = None) -
     if sync is not None:
         config.sync = sync
     return config
+
+
+def _queue_limits(pyproject: Path, name: str, table: Any) -> QueueLimits:
+    example = f"{name} = {{ concurrency = 2, limit = 10, period = 60 }}"
+    if not isinstance(table, dict) or set(table) - {"concurrency", "limit", "period"}:
+        raise UsageError(
+            f"{pyproject}: [tool.durable-python.queues] {name} must be a table of concurrency,"
+            f" limit and period, like {example}"
+        )
+    for key in ("concurrency", "limit"):
+        value = table.get(key)
+        if value is not None and (not isinstance(value, int) or value < 1):
+            raise UsageError(
+                f"{pyproject}: [tool.durable-python.queues] {name}.{key} must be a whole number"
+                f" of at least 1, like {example}"
+            )
+    period = table.get("period", 60.0)
+    if not isinstance(period, int | float) or period <= 0:
+        raise UsageError(
+            f"{pyproject}: [tool.durable-python.queues] {name}.period is in seconds and must be"
+            f" above 0, like {example}"
+        )
+    return QueueLimits(table.get("concurrency"), table.get("limit"), float(period))
 
 
 def _location(text: str, base: Path | None = None) -> Path | str:

@@ -15,6 +15,8 @@ from .stores.base import Store
 
 
 def _status(store: Store, run: Run) -> str:
+    if run.queue is not None and run.dequeued_at is None and run.status == RunStatus.NEW:
+        return "queued"
     if run.status in (RunStatus.RUNNING, RunStatus.NEW) and not store.is_live(run.run_id):
         return "crashed"
     return run.status.value
@@ -51,6 +53,8 @@ def list_runs(store: Store, as_json: bool) -> int:
                 "pid": run.pid,
                 "wake_at": run.wake_at,  # a suspended run's timer (waiting.py)
                 "waiting_for": run.waiting_for,
+                "queue": run.queue,
+                "note": run.note,  # why workers left it (an enqueued run)
             }
         )
     if as_json:
@@ -74,7 +78,7 @@ def list_runs(store: Store, as_json: bool) -> int:
             _when(r["started"]),
             str(r["entries"]),
             _when(r["last_activity"]),
-            _script(run),
+            _script(run) + (f"  [{r['note']}]" if r["note"] else ""),
         )
         for r, run in zip(rows, runs, strict=True)
     ]

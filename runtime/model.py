@@ -97,6 +97,15 @@ class Run:
     wake_at: float | None = None  # a suspended run's timer
     waiting_for: str | None = None  # a suspended run's awaited event name
     consumed: tuple[str, ...] = ()  # ids of the events it has received
+    # Enqueued runs (``durable-python enqueue``; worker.py): the queue, its order among the
+    # queue's runs (lower first), a key no other unfinished run of the queue has, when a worker
+    # first took it, whether a worker may run it with an edited script, and why workers left it.
+    queue: str | None = None
+    priority: int = 0
+    dedup_key: str | None = None
+    dequeued_at: float | None = None
+    accept_changes: bool = False
+    note: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", RunStatus(self.status))
@@ -133,6 +142,21 @@ class Run:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict())
+
+
+@dataclass(frozen=True)
+class QueueLimits:
+    """What a queue admits across the fleet (``[tool.durable-python.queues]``): at most
+    ``concurrency`` of its runs executing at once, and at most ``limit`` started per ``period``
+    seconds; ``None``: no such limit."""
+
+    concurrency: int | None = None
+    limit: int | None = None
+    period: float = 60.0
+
+    @property
+    def unlimited(self) -> bool:
+        return self.concurrency is None and self.limit is None
 
 
 @dataclass(frozen=True)

@@ -1,18 +1,26 @@
-"""Resuming runs that are due: the worker, ``resume`` and ``cancel``'s side of it.
+"""Resuming runs that are due and starting enqueued ones: the worker, ``resume`` and ``cancel``'s
+side of it.
 
 A run is due when it is suspended and its timer has passed, its awaited event has arrived or it
 was asked to cancel; or when its status says running but no process holds its claim (the
-process died: a crash, a reboot). Resuming a run means claiming it in the store (atomic: of two
-workers, one gets it) and handing that claim to a ``durable-python run --run-id`` process through
-the same hand-off the hash-seed re-exec uses. The claim is held from then until that process
-ends, so a run is never executed by two processes at once.
+process died: a crash, a reboot, a machine gone). Resuming a run means claiming it in the store
+(atomic: of two workers, one gets it) and handing that claim to a ``durable-python run --run-id``
+process through the same hand-off the hash-seed re-exec uses. The claim is held from then until
+that process ends, so a run is never executed by two processes at once.
+
+An enqueued run (``durable-python enqueue``) waits in its queue until a worker's ``dequeue``
+admits it under the queue's limits. Its script is deployed code: a worker runs it from the
+recorded path, or from the same place relative to its own working directory (its copy of the
+project), and only where that file has the recorded source hash (or the run accepts changes).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -21,7 +29,7 @@ import time
 from . import child, clock
 from .errors import EXIT_SUSPENDED
 from .hashseed import HANDOFF
-from .model import RESUMABLE, Run, RunStatus
+from .model import RESUMABLE, QueueLimits, Run, RunStatus
 from .stores.base import Claim, Store
 
 MAX_BACKOFF = 300.0
@@ -42,8 +50,15 @@ def has_awaited_event(store: Store, run: Run) -> bool:
     )
 
 
+def in_queue(run: Run) -> bool:
+    """Whether an enqueued run still waits for a worker to admit it."""
+    return run.queue is not None and run.dequeued_at is None and run.status == RunStatus.NEW
+
+
 def due_reason(store: Store, run: Run, now: float) -> str | None:
     """Why ``run`` should be resumed now, or ``None``."""
+    if in_queue(run):
+        return None  # the queue admits it (Worker._start_queued)
     if run.status == RunStatus.SUSPENDED:
         if store.cancel_requested(run.run_id):
             return "cancel requested"
@@ -75,21 +90,55 @@ def claim(store: Store, run_id: str, now: float) -> tuple[Run, Claim, str] | Non
     return run, claimed, reason
 
 
-def command(store: Store, run: Run, extra: list[str] | None = None) -> tuple[list[str], str]:
-    """The ``durable-python run`` command line and working directory that continue ``run``."""
+def deployed_script(run: Run) -> tuple[str, str] | str:
+    """Where this machine has an enqueued run's script and the directory to run it in: the
+    recorded path, or the same place under this worker's working directory, whichever has the
+    recorded source (any, if the run accepts changes); else why this worker cannot run it."""
+    here = os.getcwd()
+    places = [
+        (run.script, run.cwd),
+        (os.path.join(here, os.path.relpath(run.script, run.cwd)), here),
+    ]
+    wanted = run.source_hash.split()
+    other = None
+    for script, cwd in places:
+        try:
+            with open(script, "rb") as f:
+                digest = hashlib.sha256(f.read()).hexdigest()
+        except OSError:
+            continue
+        if run.accept_changes or digest in wanted:
+            return script, cwd
+        other = other or (script, digest)
+    worker = f"worker {socket.gethostname()}:{os.getpid()}"
+    if other is None:
+        return f"{worker} has no script at {places[-1][0]}"
+    return (
+        f"{worker} has another version of the script at {other[0]} (sha256 {other[1][:12]}, the"
+        f" run needs {wanted[-1][:12] if wanted else '?'}): deploy that version there, or enqueue"
+        " with --accept-changes"
+    )
+
+
+def command(run: Run, extra: list[str] | None = None) -> tuple[list[str], str]:
+    """The ``durable-python run`` command line and working directory that continue ``run``
+    (the store is passed in the environment: its address may hold a password)."""
     script = run.argv[0] if run.argv else run.script
     cwd = run.cwd
-    if not os.path.isdir(cwd) or os.path.realpath(os.path.join(cwd, script)) != os.path.realpath(
+    deployed = deployed_script(run) if run.queue is not None else None
+    if isinstance(deployed, tuple):
+        script, cwd = deployed
+    elif not os.path.isdir(cwd) or os.path.realpath(os.path.join(cwd, script)) != os.path.realpath(
         run.script
     ):
         script, cwd = run.script, os.path.dirname(run.script)
-    argv = child.command("run", "--store", store.location, *(extra or []))
-    argv += ["--run-id", run.run_id, script, *run.argv[1:]]
+    argv = child.command("run", *(extra or []), "--run-id", run.run_id, script, *run.argv[1:])
     return argv, cwd
 
 
-def handoff_env(run: Run, claim: Claim) -> dict[str, str]:
+def handoff_env(store: Store, run: Run, claim: Claim) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "DURABLE_PYTHON_TEST_KILL_AT"}
+    env["DURABLE_PYTHON_STORE"] = store.address
     env["PYTHONHASHSEED"] = str(run.hash_seed)
     env[HANDOFF] = json.dumps({"user_seed": None, "claim": claim.handoff()})
     return env
@@ -97,12 +146,12 @@ def handoff_env(run: Run, claim: Claim) -> dict[str, str]:
 
 def spawn(store: Store, run: Run, claim: Claim) -> subprocess.Popen:
     """Start a process that continues ``run`` with the claim we hold, then let go of ours."""
-    argv, cwd = command(store, run)
+    argv, cwd = command(run)
     try:
         return subprocess.Popen(
             argv,
             cwd=cwd,
-            env=handoff_env(run, claim),
+            env=handoff_env(store, run, claim),
             pass_fds=claim.descriptors(),
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C on the worker does not interrupt its runs
@@ -113,8 +162,8 @@ def spawn(store: Store, run: Run, claim: Claim) -> subprocess.Popen:
 
 def exec_run(store: Store, run: Run, claim: Claim, extra: list[str] | None = None) -> None:
     """Become the process that continues ``run`` (``resume RUN``: its exit code is ours)."""
-    argv, cwd = command(store, run, extra)
-    env = handoff_env(run, claim)
+    argv, cwd = command(run, extra)
+    env = handoff_env(store, run, claim)
     os.chdir(cwd)
     sys.stdout.flush()
     sys.stderr.flush()
@@ -140,12 +189,23 @@ def resume_due(store: Store, quiet_if_none: bool = False) -> list[tuple[str, sub
 
 
 class Worker:
-    """``durable-python worker``: resume due runs as they become due, until stopped."""
+    """``durable-python worker``: resume due runs as they become due and start enqueued ones,
+    until stopped. ``queues``: the limits of queues; ``only``: the queues it serves (all when
+    ``None``)."""
 
-    def __init__(self, store: Store, max_parallel: int, poll: float) -> None:
+    def __init__(
+        self,
+        store: Store,
+        max_parallel: int,
+        poll: float,
+        queues: dict[str, QueueLimits] | None = None,
+        only: set[str] | None = None,
+    ) -> None:
         self.store = store
         self.max_parallel = max_parallel
         self.poll = poll
+        self.queues = queues or {}
+        self.only = only
         self.children: dict[str, subprocess.Popen] = {}
         # run -> (repeated resumes so far, not again before this monotonic time, its updated_at)
         self.retries: dict[str, tuple[int, float, float]] = {}
@@ -189,14 +249,18 @@ class Worker:
                 say(f"run {run_id} ended with exit code {code}")
 
     def _pass(self) -> float:
-        """Resume what is due; return when the next timer falls due."""
+        """Resume what is due, then start what the queues admit; return when the next timer
+        falls due."""
         store, now = self.store, clock.now()
         next_due = now + self.poll
         seen = set()
-        for run in store.pending():
+        pending = store.pending()
+        for run in pending:
             run_id = run.run_id
             seen.add(run_id)
             if run.status not in RESUMABLE or run_id in self.children:
+                continue
+            if run.queue is not None and not in_queue(run) and self._cannot_run(run):
                 continue
             if run.status == RunStatus.SUSPENDED and run.wake_at is not None:
                 next_due = min(next_due, run.wake_at)
@@ -210,14 +274,41 @@ class Worker:
                 continue
             fresh, held, reason = claimed
             say(f"resuming run {run_id} ({reason})")
-            try:
-                self.children[run_id] = spawn(store, fresh, held)
-            except OSError as exc:
-                say(f"could not resume run {run_id}: {exc}")
+            self._start(fresh, held)
             self._resumed(fresh)
+        self._start_queued(pending)
         for run_id in set(self.retries) - seen:
             del self.retries[run_id]
         return next_due
+
+    def _start(self, run: Run, claim: Claim) -> None:
+        try:
+            self.children[run.run_id] = spawn(self.store, run, claim)
+        except OSError as exc:
+            say(f"could not start run {run.run_id}: {exc}")
+
+    def _start_queued(self, pending: list[Run]) -> None:
+        """Start the enqueued runs the queues admit, as long as this worker has room."""
+        names = sorted({run.queue for run in pending if in_queue(run)})
+        for name in names:
+            if self.only is not None and name not in self.only:
+                continue
+            slots = self.max_parallel - len(self.children)
+            if slots <= 0:
+                return
+            limits = self.queues.get(name, QueueLimits())
+            for run, claim in self.store.dequeue(name, limits, slots, self._why_not):
+                say(f"starting run {run.run_id} from queue {name!r}")
+                self._start(run, claim)
+
+    @staticmethod
+    def _why_not(run: Run) -> str | None:
+        deployed = deployed_script(run)
+        return deployed if isinstance(deployed, str) else None
+
+    def _cannot_run(self, run: Run) -> bool:
+        """An admitted run whose script this worker does not have: another worker's."""
+        return self._why_not(run) is not None
 
     def _backing_off(self, run: Run, reason: str) -> bool:
         """A run we resumed before that died again, or that its process left untouched (it

@@ -11,6 +11,7 @@ import argparse
 
 COMMANDS = [
     "run",
+    "enqueue",
     "runs",
     "show",
     "transpile",
@@ -44,5 +45,7 @@ def split_script_arguments(argv: list[str]) -> tuple[list[str], list[str]]:
 
 def add_store_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--store", metavar="DIR", help="store directory (default .durable, or DURABLE_PYTHON_STORE)"
+        "--store",
+        metavar="DIR|URL",
+        help="store directory or postgresql:// URL (default .durable, or DURABLE_PYTHON_STORE)",
     )

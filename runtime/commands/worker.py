@@ -11,26 +11,44 @@ PARSER = {
     "help": "resume suspended runs when due, and runs whose process died (long-running)",
     "description": textwrap.fill(
         (
-            "Watch the store and resume runs as they become due: suspended runs when their timer"
-            " passes, their awaited event arrives or a cancel is requested; runs whose process died"
-            " (crash, reboot) at once, backing off if they keep dying. Several workers may share a"
-            " store: each run is resumed by exactly one (they take its lock). Stop with Ctrl-C or"
-            " SIGTERM; runs it resumed go on in their own processes."
+            "Watch the store, start enqueued runs as their queues admit them, and resume runs as"
+            " they become due: suspended runs when their timer passes, their awaited event"
+            " arrives or a cancel is requested; runs whose process died (crash, reboot) at once,"
+            " backing off if they keep dying; runs of a PostgreSQL store whose holder stopped"
+            " renewing its lease (a machine gone) after the lease timeout. Any number of workers"
+            " on any number of machines may share a store: each run is executed by one at a"
+            " time. Stop with Ctrl-C or SIGTERM; runs it started go on in their own processes."
         ),
         90,
     ),
-    "epilog": "example: durable-python worker --store /srv/jobs/.durable",
+    "epilog": "example: durable-python worker --store postgresql://jobs@db/jobs --queue emails",
 }
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     add_store_option(parser)
     parser.add_argument(
+        "--concurrency",
         "--max-parallel",
+        dest="concurrency",
         type=int,
         default=16,
         metavar="N",
-        help="resume at most N runs at a time (default 16)",
+        help="execute at most N runs at a time on this worker (default 16)",
+    )
+    parser.add_argument(
+        "--queue",
+        action="append",
+        metavar="NAME",
+        help="start enqueued runs of this queue only (repeatable; default every queue)",
+    )
+    parser.add_argument(
+        "--lease-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="PostgreSQL stores: how long the runs it starts keep their lease without renewing"
+        " it, so how soon another worker takes over from a machine that is gone (default 30,"
+        " or DURABLE_PYTHON_LEASE_TIMEOUT)",
     )
     parser.add_argument(
         "--poll",
@@ -42,8 +60,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
-    from durable_python.stores import configured_store
+    import os
+    from pathlib import Path
+
+    from durable_python import config
+    from durable_python.errors import UsageError
+    from durable_python.stores import open_store
     from durable_python.worker import Worker
 
-    store = configured_store(args.store)
-    return Worker(store, max(1, args.max_parallel), max(0.05, args.poll)).serve()
+    if args.lease_timeout is not None:
+        if args.lease_timeout < 1:
+            raise UsageError("--lease-timeout is in seconds and must be at least 1")
+        os.environ["DURABLE_PYTHON_LEASE_TIMEOUT"] = str(args.lease_timeout)  # its runs' too
+    settings = config.load(Path.cwd(), args.store)
+    store = open_store(settings.store)
+    only = set(args.queue) if args.queue else None
+    worker = Worker(store, max(1, args.concurrency), max(0.05, args.poll), settings.queues, only)
+    return worker.serve()

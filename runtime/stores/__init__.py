@@ -1,6 +1,7 @@
 """Stores: where runs, journals and events are kept (see base.py for the interface).
 
-``open_store`` picks the implementation from the location: a directory is a ``LocalStore``.
+``open_store`` picks the implementation from the location: a directory is a ``LocalStore``, a
+``postgresql://`` URL a ``PostgresStore``.
 Everything else gets its store from here, so a new kind of store is one module and one line.
 """
 
@@ -9,9 +10,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
-
-from durable_python.errors import UsageError
 
 if TYPE_CHECKING:
     from .base import Store
@@ -20,15 +18,12 @@ _POSTGRESQL = ("postgresql://", "postgres://")
 
 
 def open_store(location: str | os.PathLike[str]) -> Store:
-    """The store at ``location``: a directory path, or (later) a ``postgresql://`` URL."""
+    """The store at ``location``: a directory path, or a ``postgresql://`` URL."""
     text = os.fspath(location)
     if text.startswith(_POSTGRESQL):
-        parts = urlsplit(text)
-        shown = f"{parts.scheme}://{parts.hostname or ''}{parts.path}"  # no user or password
-        raise UsageError(
-            f"PostgreSQL stores ({shown}) are not available yet in this version of"
-            " durable-python. Use a store directory: --store DIR (default .durable)."
-        )
+        from .postgresql import PostgresStore
+
+        return PostgresStore(text)
     from .local import LocalStore
 
     return LocalStore(Path(text))

@@ -1,8 +1,8 @@
 """The Store interface: everything a run, a command, the worker or a server asks of storage.
 
-Commands, the worker and the runtime speak only to this interface, so a new kind of store (one
-for many machines) is one new module. Implementations: ``local.py`` (a directory: live segments
-per run, folded into DuckDB), the default.
+Commands, the worker and the runtime speak only to this interface, so a new kind of store is one
+new module. Implementations: ``local.py`` (a directory: live segments per run, folded into
+DuckDB), the default; ``postgresql.py`` (a database for a fleet of machines).
 
 A run is executed only under a ``Claim``: the exclusive right to execute it, held from
 ``claim``/``create`` until ``release``. A claim can be handed to a child process (the hash-seed
@@ -19,11 +19,11 @@ from __future__ import annotations
 import signal
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from durable_python.errors import StoreError, UsageError
-from durable_python.model import JOURNAL_FORMAT, Entry, Event, Run
+from durable_python.model import JOURNAL_FORMAT, Entry, Event, QueueLimits, Run
 
 CLAIM_WAIT = 5.0  # seconds a command waits for a claim that upkeep or a hand-over holds briefly
 # Sent to the process executing a run when a cancel is requested: the run installs a handler
@@ -101,6 +101,7 @@ class Store(ABC):
     """Runs, their journals, their events and cancel requests, and their wake-ups."""
 
     location: str  # what messages call the store (a directory, a URL without password)
+    address: str  # what opens the same store in another process (a URL may hold a password)
 
     # ----- runs ---------------------------------------------------------------------------------
 
@@ -163,9 +164,12 @@ class Store(ABC):
         return run
 
     def unfinished_runs(self, script: str, argv: Sequence[str]) -> list[Run]:
-        """The unfinished runs of this command (same script path and argv), newest first."""
+        """The unfinished runs of this command (same script path and argv), newest first;
+        enqueued runs are the workers', not this command's."""
         argv = tuple(argv)
-        matches = [r for r in self.pending() if r.script == script and r.argv == argv]
+        matches = [
+            r for r in self.pending() if r.script == script and r.argv == argv and r.queue is None
+        ]
         return sorted(matches, key=lambda r: r.created_at, reverse=True)
 
     @abstractmethod
@@ -175,6 +179,27 @@ class Store(ABC):
     @abstractmethod
     def last_activity(self, run: Run) -> float:
         """When the run last recorded or changed anything (epoch seconds)."""
+
+    # ----- queues -------------------------------------------------------------------------------
+
+    @abstractmethod
+    def enqueue(self, run: Run) -> tuple[Run, bool]:
+        """Record a run for the workers (no process has it yet); return it and whether it is
+        new: a run with its id, or an unfinished run of its queue with its dedup key, is
+        returned instead of recording another."""
+
+    @abstractmethod
+    def dequeue(
+        self,
+        queue: str,
+        limits: QueueLimits,
+        slots: int,
+        runnable: Callable[[Run], str | None],
+    ) -> list[tuple[Run, Claim]]:
+        """Claim up to ``slots`` of the queue's runs that never started, lowest priority number
+        first, then oldest, as far as ``limits`` admit across every worker of the store.
+        ``runnable(run)`` says why this worker cannot execute a run (``None``: it can); such a
+        run is left for another worker, with the reason as its ``note``."""
 
     # ----- journals -----------------------------------------------------------------------------
 

@@ -13,6 +13,8 @@ Layout of the store directory (``.durable/`` by default)::
                         unfinished: an event sent before the script waits is there when it does,
                         and a repeated event id finds its file and is refused.
     live/RUN/cancel     a cancel request; the run raises Cancelled
+    queues/NAME.json    when the queue's recent runs started (its rate limit); queue.lock
+                        serialises enqueueing and the workers' admissions
     live/RUN/folding    a fold holds RUN's lock for a moment (``claim`` with ``wait`` waits)
     wake/RUN            touched on send, cancel and suspension; ``durable-python worker``
                         watches this directory
@@ -39,7 +41,7 @@ import secrets
 import shutil
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -47,7 +49,7 @@ from typing import Any
 
 from durable_python import child
 from durable_python.errors import StoreError, UsageError
-from durable_python.model import FINAL, JOURNAL_FORMAT, Entry, Event, Run, RunStatus
+from durable_python.model import FINAL, JOURNAL_FORMAT, Entry, Event, QueueLimits, Run, RunStatus
 
 from . import segments
 from .base import CANCEL_SIGNAL, Claim, JournalWriter, Store, Waiter, wrong_format
@@ -125,7 +127,7 @@ class LocalStore(Store):
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).absolute()
-        self.location = str(self.root)
+        self.location = self.address = str(self.root)
         self.database = self.root / "store.duckdb"
         self.live = self.root / "live"
         self.wake = self.root / "wake"
@@ -328,6 +330,75 @@ class LocalStore(Store):
         times = [run.updated_at]
         times.extend(p.stat().st_mtime for p in self._segments(run.run_id))
         return max(times)
+
+    # ----- queues -------------------------------------------------------------------------------
+
+    def enqueue(self, run: Run) -> tuple[Run, bool]:
+        self.ensure()
+        with _file_lock(self.root / "queue.lock", LOCK_TIMEOUT, self.root):
+            existing = self.read(run.run_id)
+            if existing is not None:
+                return existing, False
+            if run.dedup_key is not None:
+                for other in self.pending():
+                    if other.queue == run.queue and other.dedup_key == run.dedup_key:
+                        return other, False
+            self.create(run).release()
+        self.notify_due(run.run_id)
+        return run, True
+
+    def dequeue(
+        self,
+        queue: str,
+        limits: QueueLimits,
+        slots: int,
+        runnable: Callable[[Run], str | None],
+    ) -> list[tuple[Run, Claim]]:
+        """Under ``queue.lock``: limits count the live runs of the queue and the start times
+        kept in ``queues/NAME.json``; a run is taken by taking its live lock."""
+        self.ensure()
+        taken: list[tuple[Run, Claim]] = []
+        with _file_lock(self.root / "queue.lock", LOCK_TIMEOUT, self.root):
+            now = time.time()
+            runs = [run for run in self.pending() if run.queue == queue]
+            starts_file = self.root / "queues" / f"{hashlib.sha1(queue.encode()).hexdigest()}.json"
+            try:
+                starts = [t for t in json.loads(starts_file.read_text()) if t > now - limits.period]
+            except (OSError, ValueError):
+                starts = []
+            capacity = slots
+            if limits.concurrency is not None:
+                active = sum(
+                    1
+                    for run in runs
+                    if run.dequeued_at is not None
+                    and run.status in (RunStatus.NEW, RunStatus.RUNNING)
+                    and self.is_live(run.run_id)
+                )
+                capacity = min(capacity, limits.concurrency - active)
+            if limits.limit is not None:
+                capacity = min(capacity, limits.limit - len(starts))
+            waiting = [r for r in runs if r.status == RunStatus.NEW and r.dequeued_at is None]
+            for run in sorted(waiting, key=lambda r: (r.priority, r.created_at)):
+                if len(taken) >= capacity:
+                    break
+                claim = self._take(run.run_id)
+                if claim is None:
+                    continue
+                why = runnable(run)
+                if why is not None:
+                    if run.note != why:
+                        self._write_live(replace(run, note=why), 0)
+                    claim.release()
+                    continue
+                started = replace(run, dequeued_at=now, note=None)
+                self._write_live(started, 0)
+                starts.append(now)
+                taken.append((started, claim))
+            if taken and limits.limit is not None:
+                starts_file.parent.mkdir(exist_ok=True)
+                starts_file.write_text(json.dumps(starts))
+        return taken
 
     # ----- journals -----------------------------------------------------------------------------
 

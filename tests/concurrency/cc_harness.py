@@ -80,8 +80,8 @@ Series = Execution  # the attempts of one run: killed ones, then the one that fi
 class Harness(Sandbox):
     """A sandbox with this area's defaults: unbuffered output, 180 s per command."""
 
-    def __init__(self, root: Path) -> None:
-        super().__init__(root, unbuffered=True)
+    def __init__(self, root: Path, store: str | None = None) -> None:
+        super().__init__(root, unbuffered=True, store=store)
 
     def cli(self, *args: str, timeout: float = 180, **options) -> Attempt:
         return super().cli(*args, timeout=timeout, **options)

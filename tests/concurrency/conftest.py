@@ -47,8 +47,8 @@ def doc_api():
 
 
 @pytest.fixture
-def cc(tmp_path: Path) -> Harness:
-    return Harness(tmp_path)
+def cc(tmp_path: Path, store_location: str | None) -> Harness:
+    return Harness(tmp_path, store_location)
 
 
 @pytest.fixture(scope="session")

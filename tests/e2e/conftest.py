@@ -166,7 +166,12 @@ class Harness(Sandbox):
     """
 
     def __init__(
-        self, root: Path, witness: Witness, witness_lib: Path, transpile_cache: Path
+        self,
+        root: Path,
+        witness: Witness,
+        witness_lib: Path,
+        transpile_cache: Path,
+        store: str | None = None,
     ) -> None:
         super().__init__(
             root,
@@ -174,12 +179,14 @@ class Harness(Sandbox):
             clear=("DURABLE_PYTHON_", "PYTHON", "E2E_"),
             lib=False,
             env={"PYTHONPATH": str(witness_lib)},
+            store=store,
         )
         self.witness, self.witness_lib = witness, witness_lib
 
     def child(self, name: str) -> Harness:
-        """Another harness (own working directory and store) beside this one."""
-        return Harness(self.root / name, self.witness, self.witness_lib, self.cache)
+        """Another harness (own working directory and store, of the same kind) beside this one."""
+        store = None if self.local_store else f"{self.store}_{name}"  # a schema of the same prefix
+        return Harness(self.root / name, self.witness, self.witness_lib, self.cache, store)
 
     def prefix(self, label: str = "p") -> str:
         """A path prefix no other series in this session uses: its counts are its own."""
@@ -338,9 +345,14 @@ class Harness(Sandbox):
 
 @pytest.fixture
 def dp(
-    tmp_path: Path, witness: Witness, witness_lib: Path, transpile_cache: Path, durable_python
+    tmp_path: Path,
+    witness: Witness,
+    witness_lib: Path,
+    transpile_cache: Path,
+    durable_python,
+    store_location: str | None,
 ) -> Harness:
-    harness = Harness(tmp_path, witness, witness_lib, transpile_cache)
+    harness = Harness(tmp_path, witness, witness_lib, transpile_cache, store_location)
     yield harness
     harness.close()
 

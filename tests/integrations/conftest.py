@@ -37,8 +37,8 @@ _prefixes = itertools.count(1)
 
 
 class Harness(Sandbox):
-    def __init__(self, root: Path, server: Witness, cache: Path) -> None:
-        super().__init__(root, cache=cache, unbuffered=True)
+    def __init__(self, root: Path, server: Witness, cache: Path, store: str | None = None) -> None:
+        super().__init__(root, cache=cache, unbuffered=True, store=store)
         self.server = server
 
     def prefix(self) -> str:
@@ -78,8 +78,12 @@ class Harness(Sandbox):
         assert extra <= allowed, f"{extra} repeated side effects, {allowed} allowed\n{context}"
 
     def fresh(self) -> None:
-        """Forget every run (a new store), so the next command starts a new run."""
-        shutil.rmtree(self.store, ignore_errors=True)
+        """Forget every run, so the next command starts a new run."""
+        if self.local_store:
+            shutil.rmtree(self.store, ignore_errors=True)
+        else:
+            store = self.open_store()
+            store.delete([run.run_id for run in store.runs()])
 
 
 @pytest.fixture(scope="session")
@@ -88,7 +92,9 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def ih(tmp_path: Path, server: Witness, cache: Path, durable_python: str) -> Harness:
-    harness = Harness(tmp_path, server, cache)
+def ih(
+    tmp_path: Path, server: Witness, cache: Path, durable_python: str, store_location: str | None
+) -> Harness:
+    harness = Harness(tmp_path, server, cache, store_location)
     yield harness
     harness.close()

@@ -38,9 +38,13 @@ def now():
 class Tool(Sandbox):
     """A sandbox with the helper libraries and a witness file."""
 
-    def __init__(self, root: Path, cache: Path) -> None:
+    def __init__(self, root: Path, cache: Path, store: str | None = None) -> None:
         super().__init__(
-            root, cache=cache, clear=("DURABLE_PYTHON_", "PYTHON", "HYPOTHESIS"), unbuffered=True
+            root,
+            cache=cache,
+            clear=("DURABLE_PYTHON_", "PYTHON", "HYPOTHESIS"),
+            unbuffered=True,
+            store=store,
         )
         self.write_lib("sidefx.py", SIDEFX)
         self.write_lib("stamps.py", STAMPS)
@@ -66,7 +70,9 @@ def tooling_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def tool(tmp_path: Path, tooling_cache: Path, durable_python: str) -> Tool:
-    found = Tool(tmp_path, tooling_cache)
+def tool(
+    tmp_path: Path, tooling_cache: Path, durable_python: str, store_location: str | None
+) -> Tool:
+    found = Tool(tmp_path, tooling_cache, store_location)
     yield found
     found.close()

@@ -32,9 +32,13 @@ class Env(Sandbox):
     """A sandbox whose ``lib`` holds the witness module, with fast order retries; commands get
     60 s; background processes are stopped at the end of the test."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, store: str | None = None) -> None:
         super().__init__(
-            root, clear=("DURABLE_PYTHON_",), dedent=False, env={"ORDER_RETRY_DELAY": "0.1"}
+            root,
+            clear=("DURABLE_PYTHON_",),
+            dedent=False,
+            env={"ORDER_RETRY_DELAY": "0.1"},
+            store=store,
         )
         self.dir = self.work
         self.write_lib("witness.py", WITNESS)
@@ -81,8 +85,8 @@ class Shop:
 
 
 @pytest.fixture
-def env(tmp_path: Path, durable_python: str) -> Iterator[Env]:
-    environment = Env(tmp_path)
+def env(tmp_path: Path, durable_python: str, store_location: str | None) -> Iterator[Env]:
+    environment = Env(tmp_path, store_location)
     try:
         yield environment
     finally:

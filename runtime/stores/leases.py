@@ -1,0 +1,52 @@
+"""Who holds a lease: this machine and process, written so another process can tell whether the
+holder still lives.
+
+A lease names its holder as ``machine/pid/start``: the host name with the kernel's boot id (a
+reboot is another machine: no process survives it), the process id, and the process's start time
+(a pid reused by a later process is not mistaken for the holder). A lease held on this machine by
+a process that is gone is free at once; one held elsewhere is free when it expires.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from functools import cache
+
+
+@cache
+def machine() -> str:
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            boot = f.read().strip()[:8]
+    except OSError:
+        boot = "noboot"
+    return f"{socket.gethostname()}:{boot}"
+
+
+def _start_time(pid: int) -> str | None:
+    """The start time of process ``pid`` in clock ticks since boot; ``None`` if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    fields = stat[stat.rfind(b")") + 2 :].split()
+    return fields[19].decode() if len(fields) > 19 else "?"
+
+
+def this_process() -> str:
+    pid = os.getpid()
+    return f"{machine()}/{pid}/{_start_time(pid) or '?'}"
+
+
+def holder_gone(holder: str | None) -> bool:
+    """Whether ``holder`` is a process of this machine that no longer runs (``False`` when it
+    cannot be known here: another machine's lease ends by expiring)."""
+    if not holder:
+        return True
+    where, pid, started = holder.rsplit("/", 2)
+    if where != machine():
+        return False
+    now = _start_time(int(pid))
+    return now is None or (started != "?" and now != started)
