@@ -399,8 +399,8 @@ class Sandbox:
         out; ``unbuffered``: ``PYTHONUNBUFFERED=1`` (what a killed attempt printed reaches the
         pipe); ``dedent``: ``write`` dedents text; ``lib``: put ``lib`` on ``PYTHONPATH``;
         ``command``: how to start durable-python (default: the installed command); ``env``: more
-        variables (``None`` removes one); ``store``: a store URL (default: a directory of its
-        own, ``root/store``)."""
+        variables (``None`` removes one); ``store``: a store directory or URL (default: a
+        directory of its own, ``root/store``)."""
         self.root = Path(root)
         self.work = Path(work) if work is not None else self.root / "work"
         self.work.mkdir(parents=True, exist_ok=True)
@@ -408,7 +408,7 @@ class Sandbox:
         if lib:
             self.lib.mkdir(exist_ok=True)
         self.store: Path | str = store if store is not None else self.root / "store"
-        self.local_store = store is None
+        self.local_store = not str(self.store).startswith(("postgresql://", "postgres://"))
         self.cache = Path(cache) if cache is not None else self.root / "cache"
         self.dedent = dedent
         self.command = list(command) if command else [durable_python_command()]
@@ -723,6 +723,7 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str, poll: fl
 class Witness:
     """An HTTP server on 127.0.0.1 that counts requests (``METHOD /path``) and keeps each one's
     ``Idempotency-Key``: an external side effect, counted outside the process that may be killed.
+    ``requests`` holds every request's name and headers in the order they arrived.
 
     ``?sleep=S`` delays the reply (an effect in flight); ``?fail=N`` answers 503 to the first N
     requests of a path. The reply is JSON: path, method, count, key, the request body as text.
@@ -731,6 +732,7 @@ class Witness:
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()  # "METHOD /path" -> requests
         self.keys: dict[str, list[str | None]] = {}
+        self.requests: list[tuple[str, dict[str, str]]] = []
         self.lock = threading.Lock()
         self.arrived = threading.Condition(self.lock)
         witness = self
@@ -749,6 +751,7 @@ class Witness:
                     witness.counts[name] += 1
                     count = witness.counts[name]
                     witness.keys.setdefault(name, []).append(key)
+                    witness.requests.append((name, dict(self.headers.items())))
                     witness.arrived.notify_all()
                 if "sleep" in query:
                     time.sleep(float(query["sleep"][0]))

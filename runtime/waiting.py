@@ -26,7 +26,7 @@ from types import FrameType
 from typing import Any
 
 from . import clock, context, progress, recording
-from .errors import EXIT_SUSPENDED, Cancelled, UsageError
+from .errors import EXIT_SUSPENDED, Cancelled, StoreError, UsageError
 from .model import Policy, Run, RunStatus
 from .stores import configured_store
 from .stores.base import Store
@@ -120,9 +120,20 @@ def prepare(run: Run, suspend: bool | None, suspend_after: float | None) -> Run:
 
 
 def on_cancel_signal(signum: int, frame: FrameType | None) -> None:
-    """``durable-python cancel`` signals the run's process: look at the request at once."""
+    """``durable-python cancel`` signals the run's process: look at the request at once, in a
+    thread of its own (the signal may have interrupted the store amid a query of its own; a
+    SIGURG may also be a socket's urgent data, so the store says whether it is a cancel)."""
     run = context.active()
-    if run is not None and run.store is not None and run.store.cancel_requested(run.run_id):
+    if run is not None and run.store is not None:
+        threading.Thread(target=_look_at_cancel, args=(run,), daemon=True).start()
+
+
+def _look_at_cancel(run: context.RunContext) -> None:
+    try:
+        requested = run.store.cancel_requested(run.run_id)
+    except StoreError:
+        return  # the run's own next store call says what is wrong
+    if requested:
         run.cancel_requested = True
         run.wakeup.set()
 

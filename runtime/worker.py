@@ -137,8 +137,8 @@ def command(run: Run, extra: list[str] | None = None) -> tuple[list[str], str]:
 
 
 def handoff_env(store: Store, run: Run, claim: Claim) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "DURABLE_PYTHON_TEST_KILL_AT"}
-    env["DURABLE_PYTHON_STORE"] = store.address
+    env = child.environment(store.address)
+    env.pop("DURABLE_PYTHON_TEST_KILL_AT", None)
     env["PYTHONHASHSEED"] = str(run.hash_seed)
     env[HANDOFF] = json.dumps({"user_seed": None, "claim": claim.handoff()})
     return env

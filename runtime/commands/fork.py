@@ -103,19 +103,17 @@ def execute(args: argparse.Namespace) -> int:
         claim.release()
     cwd = source.cwd if os.path.isdir(source.cwd) else os.getcwd()
     script = source.argv[0] if os.path.isfile(os.path.join(cwd, source.argv[0])) else source.script
-    command = child.command(
-        "run", "--store", store.location, "--run-id", fork.run_id, script, *source.argv[1:]
-    )
+    command = child.command("run", "--run-id", fork.run_id, script, *source.argv[1:])
     say(
         f"forked run {source.run_id} at {task}/{seq} as run {fork.run_id}"
         f" ({len(kept)} of {len(entries)} entries kept)"
     )
     if args.no_run:
-        shown = ["durable-python", *command[3:]]
+        shown = ["durable-python", "run", "--store", store.location, *command[4:]]
         say(f"run it with: cd {shlex.quote(cwd)} && {shlex.join(shown)}")
         return 0
     sys.stdout.flush()
     sys.stderr.flush()
     os.chdir(cwd)
-    os.execv(command[0], command)
+    os.execve(command[0], command, child.environment(store.address))
     return 0  # not reached

@@ -147,9 +147,11 @@ def _check(
         say(f"  {len(runs)} run(s): {clean} replay cleanly, {len(runs) - clean} do not")
     if args.run:
         # the script as typed: the same command as the user's own, so it resumes their run
-        command = child.command("run", "--store", store.location, args.script, *args.args)
+        command = child.command("run", args.script, *args.args)
         say(f"  running {shown} {' '.join(args.args)}".rstrip())
-        done = subprocess.run(command, stdin=subprocess.DEVNULL)
+        done = subprocess.run(
+            command, env=child.environment(store.address), stdin=subprocess.DEVNULL
+        )
         say(f"  {shown} exited with {done.returncode}")
     return diverged > 0
 
@@ -186,12 +188,10 @@ def _runs_of(store: Store, path: str, last: int) -> list[Run]:
 
 def _replay_all(store: Store, path: str, runs: list[Run], timeout: float) -> list[dict]:
     def replay(run: Run) -> dict:
-        env = dict(os.environ, PYTHONHASHSEED=str(run.hash_seed))  # no re-exec needed
+        env = child.environment(store.address, PYTHONHASHSEED=str(run.hash_seed))  # no re-exec
         command = child.command(
             "replay",
             run.run_id,
-            "--store",
-            store.location,
             "--script",
             path,
             "--json",

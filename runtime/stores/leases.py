@@ -16,6 +16,10 @@ from functools import cache
 
 @cache
 def machine() -> str:
+    """This machine's name (tests give processes of one machine names of their own with
+    ``DURABLE_PYTHON_TEST_MACHINE``: a fleet on one host)."""
+    if os.environ.get("DURABLE_PYTHON_TEST_MACHINE"):
+        return os.environ["DURABLE_PYTHON_TEST_MACHINE"]
     try:
         with open("/proc/sys/kernel/random/boot_id") as f:
             boot = f.read().strip()[:8]
@@ -25,7 +29,10 @@ def machine() -> str:
 
 
 def _start_time(pid: int) -> str | None:
-    """The start time of process ``pid`` in clock ticks since boot; ``None`` if it is gone."""
+    """The start time of process ``pid`` in clock ticks since boot (``?`` where there is no
+    /proc to tell); ``None`` if it is gone."""
+    if not os.path.isdir("/proc/self"):
+        return "?" if _exists(pid) else None
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             stat = f.read()
@@ -50,3 +57,13 @@ def holder_gone(holder: str | None) -> bool:
         return False
     now = _start_time(int(pid))
     return now is None or (started != "?" and now != started)
+
+
+def _exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # it exists, as another user's
+    return True

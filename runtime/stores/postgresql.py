@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 import secrets
 import sys
 import threading
@@ -71,21 +72,18 @@ CREATE INDEX runs_queued ON runs (queue, priority, created_at)
     WHERE status = 'new' AND dequeued_at IS NULL;
 CREATE UNIQUE INDEX runs_dedup ON runs (queue, dedup_key)
     WHERE dedup_key IS NOT NULL AND status NOT IN {_FINAL!r};
-CREATE TABLE entries (
-    position BIGINT GENERATED ALWAYS AS IDENTITY,  -- recording order
+-- The journal: each commit of a run is one row holding its entries (pickled tuples of the
+-- fields of model.Entry), keyed by the writer that made it and its number, so a commit retried
+-- after a lost connection is kept once; read back in one query in ``position`` order.
+CREATE TABLE journal (
+    position BIGINT GENERATED ALWAYS AS IDENTITY,
     run_id TEXT NOT NULL,
-    task TEXT NOT NULL,
-    seq BIGINT NOT NULL,
-    attempt INTEGER NOT NULL,
-    policy TEXT NOT NULL,
-    name TEXT NOT NULL,
-    site TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
-    outcome TEXT NOT NULL,
-    payload BYTEA,
-    started DOUBLE PRECISION NOT NULL,
-    ended DOUBLE PRECISION NOT NULL,
-    PRIMARY KEY (run_id, task, seq, attempt)
+    writer TEXT NOT NULL,
+    batch INTEGER NOT NULL,
+    records BYTEA NOT NULL,
+    entries INTEGER NOT NULL,
+    last_ended DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (run_id, writer, batch)
 );
 CREATE TABLE events (
     run_id TEXT NOT NULL,
@@ -100,11 +98,13 @@ INSERT INTO meta VALUES (1, {JOURNAL_FORMAT});
 MIGRATIONS = [_VERSION_1]  # MIGRATIONS[n] takes a schema from version n to n + 1
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
-_ENTRY_COLUMNS = ", ".join(Entry._fields)
-_INSERT_ENTRIES = (
-    f"INSERT INTO entries (run_id, {_ENTRY_COLUMNS}) SELECT %s, * FROM unnest("
-    "%s::text[], %s::bigint[], %s::int[], %s::text[], %s::text[], %s::text[], %s::text[],"
-    " %s::text[], %s::bytea[], %s::float8[], %s::float8[]) ON CONFLICT DO NOTHING"
+# One statement, so one round trip: the lease is checked (and held until the implicit
+# transaction commits) and the batch inserted only if it is still this writer's.
+_APPEND = (
+    "WITH fence AS (SELECT 1 FROM runs WHERE run_id = %s AND lease_token = %s FOR SHARE),"
+    " kept AS (INSERT INTO journal (run_id, writer, batch, records, entries, last_ended)"
+    " SELECT %s, %s, %s, %s, %s, %s WHERE EXISTS (SELECT 1 FROM fence)"
+    " ON CONFLICT DO NOTHING RETURNING 1) SELECT count(*) FROM fence"
 )
 _RUN_COLUMNS = "status, script, created_at, data, queue, priority, dedup_key, dequeued_at"
 
@@ -145,6 +145,7 @@ class _Database:
         self._connection: Any = None
         self._lock = threading.RLock()
         self._connected_once = False
+        self._synchronous = True  # the connection's synchronous_commit
         self.prepared = False  # the schema was checked (and created or migrated) once
 
     def connect(self) -> Any:
@@ -170,6 +171,7 @@ class _Database:
         if self._connection is None or self._connection.closed:
             self._connection = self.connect()
             self._connected_once = True
+            self._synchronous = True  # the server's default
         return self._connection
 
     def drop(self) -> None:
@@ -180,19 +182,31 @@ class _Database:
                 pass
             self._connection = None
 
-    def transact(self, work: Callable[[Any], _T], synchronous: bool = True) -> _T:
-        """``work(cursor)`` in one transaction; retried on a new connection when the one it
-        ran on was lost (``work`` must be idempotent), for ``RECONNECT_FOR`` seconds."""
+    def transact(
+        self, work: Callable[[Any], _T], synchronous: bool = True, atomic: bool = True
+    ) -> _T:
+        """``work(cursor)`` in one transaction (``atomic=False``: ``work`` runs one statement,
+        its own transaction, saving the round trips of BEGIN and COMMIT); retried on a new
+        connection when the one it ran on was lost (``work`` must be idempotent), for
+        ``RECONNECT_FOR`` seconds. ``synchronous=False``: commit without waiting for the
+        server's disk (``synchronous_commit = off``)."""
         psycopg = _psycopg()
         delay, deadline, told = 0.05, None, False
         while True:
             with self._lock:
                 try:
                     connection = self._current()
-                    with connection.transaction(), connection.cursor() as cursor:
-                        if not synchronous:
-                            cursor.execute("SET LOCAL synchronous_commit TO off")
-                        result = work(cursor)
+                    if synchronous != self._synchronous:  # a round trip, only on a change
+                        connection.execute(
+                            f"SET synchronous_commit TO {'on' if synchronous else 'off'}"
+                        )
+                        self._synchronous = synchronous
+                    if atomic:
+                        with connection.transaction(), connection.cursor() as cursor:
+                            result = work(cursor)
+                    else:
+                        with connection.cursor() as cursor:
+                            result = work(cursor)
                     if told:
                         _say(f"the PostgreSQL store {self.shown} is reachable again; going on")
                     return result
@@ -274,22 +288,26 @@ class PostgresClaim(Claim):
 
 
 class PostgresWriter(JournalWriter):
-    """Appends a claimed run's entries, each batch in one fenced transaction."""
+    """Appends a claimed run's entries: each batch one fenced statement, one round trip."""
 
     def __init__(self, store: PostgresStore, claim: PostgresClaim, sync: bool) -> None:
         self.store, self.claim, self.sync = store, claim, sync
+        self.name = secrets.token_hex(8)  # batches are numbered per writer
+        self.batches = 0
 
     def append(self, records: Sequence[tuple], sync: bool = True) -> None:
-        columns = list(zip(*records, strict=True)) if records else [[]] * len(Entry._fields)
-        columns[5] = [site or "" for site in columns[5]]
-        columns[6] = [fingerprint or "" for fingerprint in columns[6]]
+        self.batches += 1
+        body = pickle.dumps(list(records), protocol=pickle.HIGHEST_PROTOCOL)
+        last_ended = max((record[-1] for record in records), default=0.0)
         run_id, token = self.claim.run_id, self.claim.token
+        params = (run_id, token, run_id, self.name, self.batches, body, len(records), last_ended)
 
         def work(cursor: Any) -> None:
-            self.store._fence(cursor, run_id, token)
-            cursor.execute(_INSERT_ENTRIES, (run_id, *map(list, columns)))
+            (fenced,) = cursor.execute(_APPEND, params).fetchone()
+            if not fenced:
+                raise LeaseLost(_lost_message(run_id, self.store.location))
 
-        self.store.db.transact(work, synchronous=self.sync and sync)
+        self.store._transact(work, synchronous=self.sync and sync, atomic=False)
 
     def close(self) -> None:
         pass
@@ -417,9 +435,11 @@ class PostgresStore(Store):
             return 0, JOURNAL_FORMAT
         return cursor.execute("SELECT schema_version, journal_format FROM meta").fetchone()
 
-    def _transact(self, work: Callable[[Any], _T], synchronous: bool = True) -> _T:
+    def _transact(
+        self, work: Callable[[Any], _T], synchronous: bool = True, atomic: bool = True
+    ) -> _T:
         self.ensure()
-        return self.db.transact(work, synchronous)
+        return self.db.transact(work, synchronous, atomic)
 
     def _one(self, query: str, params: tuple = ()) -> Any:
         return self._transact(lambda cursor: cursor.execute(query, params).fetchone())
@@ -629,7 +649,7 @@ class PostgresStore(Store):
         return not leases.holder_gone(row[1])
 
     def last_activity(self, run: Run) -> float:
-        row = self._one("SELECT max(ended) FROM entries WHERE run_id = %s", (run.run_id,))
+        row = self._one("SELECT max(last_ended) FROM journal WHERE run_id = %s", (run.run_id,))
         return max(run.updated_at, row[0] or 0.0)
 
     # ----- queues -------------------------------------------------------------------------------
@@ -732,18 +752,19 @@ class PostgresStore(Store):
             if found != JOURNAL_FORMAT:
                 raise wrong_format(f"the PostgreSQL store {self.location}", found)
             return cursor.execute(
-                f"SELECT {_ENTRY_COLUMNS} FROM entries WHERE run_id = %s ORDER BY position",
-                (run.run_id,),
+                "SELECT records FROM journal WHERE run_id = %s ORDER BY position", (run.run_id,)
             ).fetchall()
 
-        return list(map(Entry._make, self._transact(work)))
+        return [
+            Entry._make(record) for (body,) in self._transact(work) for record in pickle.loads(body)
+        ]
 
     def writer(self, claim: Claim, sync: bool) -> JournalWriter:
         assert isinstance(claim, PostgresClaim)
         return PostgresWriter(self, claim, sync)
 
     def entry_counts(self) -> dict[str, int]:
-        return dict(self._all("SELECT run_id, count(*) FROM entries GROUP BY run_id"))
+        return dict(self._all("SELECT run_id, sum(entries)::bigint FROM journal GROUP BY run_id"))
 
     # ----- events, cancel requests, wake-ups -----------------------------------------------------
 
@@ -866,7 +887,7 @@ class PostgresStore(Store):
                 if token is not None and unexpired and not leases.holder_gone(holder)
             }
             doomed = [run_id for run_id in run_ids if run_id not in live]
-            for table in ("entries", "events", "runs"):
+            for table in ("journal", "events", "runs"):
                 cursor.execute(f"DELETE FROM {table} WHERE run_id = ANY(%s)", (doomed,))
             return doomed
 

@@ -4,6 +4,7 @@
     python scripts/bench/journal.py --quick    # smoke run, small sizes (under a minute)
     python scripts/bench/journal.py --json     # one JSON object instead of the tables
     python scripts/bench/journal.py --no-dbos  # without the peer (pip install -e '.[bench]')
+    python scripts/bench/journal.py --store postgresql://postgres@127.0.0.1:5432/test
 
 Every figure is a median of several runs and is set against a baseline measured in the same run:
 
@@ -23,10 +24,17 @@ Every figure is a median of several runs and is set against a baseline measured 
     workflow (N steps, then the marker step) at a smaller N; per-entry rates of both and DBOS's
     extrapolation to the durable-python N are labelled as such.
 
+With ``--store postgresql://...`` the same rows measure durable-python's PostgreSQL store on that
+server, each measurement in a schema of its own (``?schema=bench_...``), against DBOS with its
+system database on the same server (a database per measurement); the floor is then one INSERT of
+a 200-byte row + COMMIT (synchronous_commit on) on a psycopg connection, and (c) has one resume
+row, the journal being in its table from the start (nothing to fold). The schemas and databases
+are dropped at the end.
+
 The workloads live in ``journal_workloads/`` and are copied into a scratch directory (``--dir``
-chooses where: the stores and the fdatasync floor are on that disk) laid out so that ``bench_ext``
-is outside the scripts' directory (and on PYTHONPATH). Run it with the interpreter of the
-environment where durable-python is installed. The machine's load average is printed: figures
+chooses where: the local stores and the fdatasync floor are on that disk) laid out so that
+``bench_ext`` is outside the scripts' directory (and on PYTHONPATH). Run it with the interpreter
+of the environment where durable-python is installed. The machine's load average is printed: figures
 taken while other work runs (tests on the same 2 cores, another process's fsyncs) are not to be
 quoted; the resume rows also show each process's CPU time, which moves less than wall time.
 """
@@ -40,6 +48,7 @@ import os
 import platform
 import re
 import resource
+import secrets
 import shutil
 import statistics
 import subprocess
@@ -48,6 +57,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 WORKLOADS = Path(__file__).resolve().parent / "journal_workloads"
 
@@ -81,10 +91,229 @@ QUICK = Sizes(
     dbos_resume_small=20, dbos_resume=100, floor=100,
 )  # fmt: skip
 
-TARGET_EFFECT_MS = 0.4
-TARGET_VS_DBOS = 4.0
-TARGET_VALUES_PER_S = 50_000
-TARGET_RESUME_S = 1.0
+# By kind of store: the targets (a missing one is not a target there; PostgreSQL's are for a
+# server on the same machine) and the rows' wording.
+TARGETS = {
+    "local": {"effect_ms": 0.4, "vs_dbos": 4.0, "values_per_s": 50_000, "resume_s": 1.0},
+    "postgresql": {"effect_ms": 1.0, "vs_dbos": 2.0, "replay_per_s": 50_000},
+}
+LABELS = {
+    "local": {
+        "sync": "fdatasync",
+        "sync_row": "durable-python (fdatasync per commit, the default)",
+        "nosync_row": "durable-python --no-sync",
+        "floor": "disk floor",
+        "floor_row": "disk floor: one os.write + fdatasync of 160 B",
+        "dbos": "SQLite",
+    },
+    "postgresql": {
+        "sync": "synchronous commit",
+        "sync_row": "durable-python (synchronous commit, the default)",
+        "nosync_row": "durable-python --no-sync (synchronous_commit off)",
+        "floor": "PostgreSQL floor",
+        "floor_row": "PostgreSQL floor: one INSERT of 200 B + COMMIT",
+        "dbos": "PostgreSQL",
+    },
+}
+RESUME_LABELS = {"segments": "segments", "duckdb": "DuckDB", "postgresql": "PostgreSQL"}
+
+
+# ----- where the stores are -------------------------------------------------------------------
+#
+# A measurement gets a store of its own from ``store()`` (a location for DURABLE_PYTHON_STORE)
+# and DBOS a system database from ``dbos_database()`` (a URL); ``copy``/``dbos_copy`` duplicate
+# one (a crashed run, rerun several times); ``floor`` is what a synced commit cannot go below.
+
+
+class Directories:
+    """The local store: a directory per measurement in the scratch directory; DBOS on SQLite."""
+
+    kind = "local"
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.counter = 0
+
+    def fresh_dir(self, kind: str) -> Path:
+        self.counter += 1
+        path = self.root / f"{kind}-{self.counter}"
+        path.mkdir()
+        return path
+
+    def store(self) -> str:
+        return str(self.fresh_dir("store"))
+
+    def copy(self, store: str) -> str:
+        copy = self.fresh_dir("store")
+        shutil.rmtree(copy)
+        shutil.copytree(store, copy)
+        return str(copy)
+
+    def resume_bases(self, bench: Bench, killed: str) -> dict[str, str]:
+        """The stores (c) reruns copies of, by kind: the killed run as it is (its journal in
+        segments), and a copy of it folded into DuckDB."""
+        folded = self.copy(killed)
+        bench.run([*bench.durable, "fold", "--store", folded], bench.env(folded))
+        return {"segments": killed, "duckdb": folded}
+
+    def floor(self, count: int) -> float:
+        """Seconds per ``os.write`` + ``fdatasync`` of a 160-byte record (the size of a ping
+        entry) appended to a new file in the scratch directory."""
+        path = self.fresh_dir("floor") / "floor.seg"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        data = b"x" * 160
+        try:
+            started = time.perf_counter()
+            for _ in range(count):
+                os.write(fd, data)
+                os.fdatasync(fd)
+            return (time.perf_counter() - started) / count
+        finally:
+            os.close(fd)
+
+    def dbos_database(self) -> str:
+        return f"sqlite:///{self.fresh_dir('dbos') / 'sys.sqlite'}"
+
+    def dbos_copy(self, url: str) -> str:
+        source = Path(url.removeprefix("sqlite:///"))
+        return f"sqlite:///{Path(self.copy(str(source.parent))) / source.name}"
+
+    def describe(self) -> dict:
+        return {"kind": self.kind, "location": str(self.root)}
+
+    def close(self) -> None:
+        pass
+
+
+class PostgreSQL:
+    """A PostgreSQL server: a schema per durable-python measurement (``?schema=``), a database
+    per DBOS one, all named ``bench_<random>_<n>`` and dropped by ``close``."""
+
+    kind = "postgresql"
+
+    def __init__(self, url: str) -> None:
+        import psycopg
+
+        self.psycopg = psycopg
+        parts = urlsplit(url)
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        self.query = [(key, value) for key, value in query if key != "schema"]
+        self.parts = parts._replace(query=urlencode(self.query))
+        netloc = parts.netloc.replace(f":{parts.password}@", "@") if parts.password else None
+        self.shown = urlunsplit(self.parts._replace(netloc=netloc or parts.netloc))
+        self.prefix = f"bench_{secrets.token_hex(4)}"
+        self.counter = 0
+        self.schemas: list[str] = []
+        self.databases: list[str] = []
+        try:
+            self.admin = psycopg.connect(urlunsplit(self.parts), autocommit=True)
+        except psycopg.Error as exc:
+            raise SystemExit(f"journal bench: cannot connect to {self.shown}: {exc}") from None
+
+    def _name(self, kind: str = "") -> str:
+        self.counter += 1
+        return f"{self.prefix}{kind}_{self.counter}"
+
+    def _schema_url(self, schema: str) -> str:
+        return urlunsplit(self.parts._replace(query=urlencode([*self.query, ("schema", schema)])))
+
+    def store(self) -> str:
+        schema = self._name()
+        self.schemas.append(schema)  # durable-python creates it
+        return self._schema_url(schema)
+
+    def copy(self, store: str) -> str:
+        """A new schema with the tables and rows of ``store``'s (its identity sequences set
+        past the copied rows, so the rerun's entries come after them)."""
+        source = dict(parse_qsl(urlsplit(store).query))["schema"]
+        copy = self.store()
+        target = self.schemas[-1]
+        db = self.admin
+        with db.transaction():
+            db.execute(f'CREATE SCHEMA "{target}"')
+            tables = db.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = %s", (source,)
+            ).fetchall()
+            for (table,) in tables:
+                db.execute(
+                    f'CREATE TABLE "{target}"."{table}" (LIKE "{source}"."{table}" INCLUDING ALL)'
+                )
+                db.execute(
+                    f'INSERT INTO "{target}"."{table}" OVERRIDING SYSTEM VALUE'
+                    f' SELECT * FROM "{source}"."{table}"'
+                )
+            identities = db.execute(
+                "SELECT table_name, column_name FROM information_schema.columns"
+                " WHERE table_schema = %s AND is_identity = 'YES'",
+                (target,),
+            ).fetchall()
+            for table, column in identities:
+                db.execute(
+                    f'SELECT setval(pg_get_serial_sequence(%s, %s), coalesce(max("{column}"), 0)'
+                    f' + 1, false) FROM "{target}"."{table}"',
+                    (f'"{target}"."{table}"', column),
+                )
+        return copy
+
+    def resume_bases(self, bench: Bench, killed: str) -> dict[str, str]:
+        return {"postgresql": killed}  # entries are in their table from the start: no fold
+
+    def floor(self, count: int) -> float:
+        """Seconds per INSERT of a 200-byte row + COMMIT (synchronous_commit on) on a psycopg
+        connection, into a table of a new schema."""
+        schema = self._name()
+        self.schemas.append(schema)
+        with self.psycopg.connect(urlunsplit(self.parts)) as db:
+            db.execute("SET synchronous_commit TO on")
+            db.execute(f'CREATE SCHEMA "{schema}"')
+            db.execute(f'CREATE TABLE "{schema}".floor (data bytea NOT NULL)')
+            db.commit()
+            insert = f'INSERT INTO "{schema}".floor VALUES (%s)'
+            data = b"x" * 200
+            started = time.perf_counter()
+            for _ in range(count):
+                db.execute(insert, (data,))
+                db.commit()
+            return (time.perf_counter() - started) / count
+
+    def dbos_database(self, template: str | None = None) -> str:
+        name = self._name("_dbos")
+        create = f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                self.admin.execute(create)
+                break
+            except self.psycopg.errors.ObjectInUse:  # the killed process's session lingers
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        self.databases.append(name)
+        return urlunsplit(self.parts._replace(path=f"/{name}"))
+
+    def dbos_copy(self, url: str) -> str:
+        return self.dbos_database(template=urlsplit(url).path.lstrip("/"))
+
+    def describe(self) -> dict:
+        def show(setting: str) -> str:
+            return self.admin.execute(f"SHOW {setting}").fetchone()[0]
+
+        return {
+            "kind": self.kind,
+            "location": self.shown,
+            "server": show("server_version"),
+            "fsync": show("fsync"),
+            "synchronous_commit": show("synchronous_commit"),
+        }
+
+    def close(self) -> None:
+        try:
+            for name in self.databases:
+                self.admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            for name in self.schemas:
+                self.admin.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+        finally:
+            self.admin.close()
 
 
 @dataclass
@@ -93,7 +322,7 @@ class Bench:
     quiet: bool
     durable: list[str]
     dbos: bool
-    counter: int = 0
+    stores: Directories | PostgreSQL
     last_cpu: float = 0.0
     log: list[str] = field(default_factory=list)
 
@@ -103,13 +332,7 @@ class Bench:
     def scripts(self) -> Path:
         return self.root / "scripts"
 
-    def fresh_dir(self, kind: str) -> Path:
-        self.counter += 1
-        path = self.root / f"{kind}-{self.counter}"
-        path.mkdir()
-        return path
-
-    def env(self, store: Path | None = None, **extra: str) -> dict[str, str]:
+    def env(self, store: str | None = None, **extra: str) -> dict[str, str]:
         env = {
             k: v
             for k, v in os.environ.items()
@@ -120,7 +343,7 @@ class Bench:
         )
         env["DURABLE_PYTHON_CACHE"] = str(self.root / "cache")
         if store is not None:
-            env["DURABLE_PYTHON_STORE"] = str(store)
+            env["DURABLE_PYTHON_STORE"] = store
         env.update(extra)
         return env
 
@@ -148,7 +371,7 @@ class Bench:
         if not self.quiet:
             print(f"  .. {text}", file=sys.stderr, flush=True)
 
-    def durable_run(self, store: Path, script: str, *args: str, sync: bool = True, **env: str):
+    def durable_run(self, store: str, script: str, *args: str, sync: bool = True, **env: str):
         flag = "--sync" if sync else "--no-sync"
         command = [*self.durable, "run", flag, str(self.scripts / script), *args]
         expect = -9 if env.get("BENCH_KILL") else 0  # killed by SIGKILL (its marker effect)
@@ -162,7 +385,7 @@ class Bench:
         return self.run(command, self.env(None, **env), expect)
 
 
-def wait_for_fold(store: Path, timeout: float = 300.0) -> None:
+def wait_for_fold(store: str, timeout: float = 300.0) -> None:
     """Wait until no detached ``durable-python fold`` of ``store`` runs (it would otherwise
     compete for the 2 cores with the next measurement). A run starts one only once a few runs
     have stopped unfolded, so there may be none to wait for."""
@@ -174,13 +397,13 @@ def wait_for_fold(store: Path, timeout: float = 300.0) -> None:
     raise SystemExit(f"journal bench: the fold of {store} did not finish in {timeout:.0f} s")
 
 
-def _folds_running(store: Path) -> bool:
+def _folds_running(store: str) -> bool:
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
             words = cmdline.read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"fold" in words and str(store).encode() in words:
+        if b"fold" in words and store.encode() in words:
             return True
     return False
 
@@ -203,33 +426,16 @@ def median(values: list[float]) -> float:
 # ----- (a) effects ----------------------------------------------------------------------------
 
 
-def disk_floor(bench: Bench, count: int) -> float:
-    """Seconds per ``os.write`` + ``fdatasync`` of a 160-byte record (the size of a ping entry)
-    appended to a new file in the scratch directory: what a synced commit cannot go below."""
-    path = bench.fresh_dir("floor") / "floor.seg"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    data = b"x" * 160
-    try:
-        started = time.perf_counter()
-        for _ in range(count):
-            os.write(fd, data)
-            os.fdatasync(fd)
-        return (time.perf_counter() - started) / count
-    finally:
-        os.close(fd)
-
-
 def bench_effects(bench: Bench, sizes: Sizes) -> dict:
     n = str(sizes.effects)
-    bench.durable_run(bench.fresh_dir("store"), "effects.py", "10")  # warm the code cache
+    stores = bench.stores
+    bench.durable_run(stores.store(), "effects.py", "10")  # warm the code cache
     plain, synced, unsynced, floor = [], [], [], []
     for _ in range(sizes.reps):  # interleaved: the disk's fdatasync latency drifts
         plain.append(per_call(bench.plain_run("effects.py", n)[0]))
-        floor.append(disk_floor(bench, sizes.floor))
-        synced.append(per_call(bench.durable_run(bench.fresh_dir("store"), "effects.py", n)[0]))
-        unsynced.append(
-            per_call(bench.durable_run(bench.fresh_dir("store"), "effects.py", n, sync=False)[0])
-        )
+        floor.append(stores.floor(sizes.floor))
+        synced.append(per_call(bench.durable_run(stores.store(), "effects.py", n)[0]))
+        unsynced.append(per_call(bench.durable_run(stores.store(), "effects.py", n, sync=False)[0]))
     bench.note(f"(a) effects: plain {plain}, sync {synced}, no-sync {unsynced}, floor {floor}")
     result = {
         "calls": sizes.effects,
@@ -237,14 +443,14 @@ def bench_effects(bench: Bench, sizes: Sizes) -> dict:
         "plain_ms": median(plain) * 1e3,
         "durable_sync_ms": median(synced) * 1e3,
         "durable_nosync_ms": median(unsynced) * 1e3,
-        "fdatasync_floor_ms": median(floor) * 1e3,
+        "floor_ms": median(floor) * 1e3,
         "dbos_ms": None,
     }
     if bench.dbos:
         steps = []
         for _ in range(sizes.dbos_reps):
-            database = bench.fresh_dir("dbos") / "sys.sqlite"
-            out, _, _ = bench.plain_run("dbos_steps.py", str(sizes.dbos_effects), str(database))
+            database = stores.dbos_database()
+            out, _, _ = bench.plain_run("dbos_steps.py", str(sizes.dbos_effects), database)
             steps.append(per_call(out))
         bench.note(f"(a) DBOS steps: {steps}")
         result.update(
@@ -258,11 +464,11 @@ def bench_effects(bench: Bench, sizes: Sizes) -> dict:
 
 def bench_values(bench: Bench, sizes: Sizes) -> dict:
     n = str(sizes.values)
-    bench.durable_run(bench.fresh_dir("store"), "values.py", "10")
+    bench.durable_run(bench.stores.store(), "values.py", "10")
     plain, durable = [], []
     for _ in range(sizes.reps):
         plain.append(per_call(bench.plain_run("values.py", n)[0]))
-        durable.append(per_call(bench.durable_run(bench.fresh_dir("store"), "values.py", n)[0]))
+        durable.append(per_call(bench.durable_run(bench.stores.store(), "values.py", n)[0]))
     bench.note(f"(b) values: plain {plain}, durable {durable}")
     return {
         "calls": sizes.values,
@@ -286,17 +492,15 @@ def time_to_mark(bench: Bench, run) -> tuple[float, float, str]:
 
 def bench_resume(bench: Bench, sizes: Sizes) -> dict:
     n = str(sizes.resume)
-    killed = bench.fresh_dir("store")
-    bench.durable_run(bench.fresh_dir("store"), "resume.py", "1", str(bench.root / "mark"))
+    stores = bench.stores
+    killed = stores.store()
+    bench.durable_run(stores.store(), "resume.py", "1", str(bench.root / "mark"))
     started = time.monotonic()
     bench.durable_run(killed, "resume.py", n, str(bench.root / "mark"), sync=False, BENCH_KILL="1")
     first_run = time.monotonic() - started
-    folded = bench.fresh_dir("store")
-    shutil.rmtree(folded)
-    shutil.copytree(killed, folded)
-    bench.run([*bench.durable, "fold", "--store", str(folded)], bench.env(folded))
+    bases = stores.resume_bases(bench, killed)  # by kind; the first is the one targets are on
 
-    walls: dict[str, list[float]] = {k: [] for k in ("plain", "fresh", "segments", "duckdb")}
+    walls: dict[str, list[float]] = {k: [] for k in ("plain", "fresh", *bases)}
     cpus: dict[str, list[float]] = {k: [] for k in walls}
     recorded = set()
     for _ in range(sizes.reps):
@@ -304,14 +508,12 @@ def bench_resume(bench: Bench, sizes: Sizes) -> dict:
         walls["plain"].append(seconds)
         cpus["plain"].append(cpu)
         seconds, cpu, _ = time_to_mark(
-            bench, lambda m: bench.durable_run(bench.fresh_dir("store"), "resume.py", "0", str(m))
+            bench, lambda m: bench.durable_run(stores.store(), "resume.py", "0", str(m))
         )
         walls["fresh"].append(seconds)
         cpus["fresh"].append(cpu)
-        for base, kind in ((killed, "segments"), (folded, "duckdb")):
-            store = bench.fresh_dir("store")
-            shutil.rmtree(store)
-            shutil.copytree(base, store)
+        for kind, base in bases.items():
+            store = stores.copy(base)
             seconds, cpu, stderr = time_to_mark(
                 bench, lambda m, s=store: bench.durable_run(s, "resume.py", n, str(m))
             )
@@ -329,8 +531,8 @@ def bench_resume(bench: Bench, sizes: Sizes) -> dict:
         "reps": sizes.reps,
         "plain_startup_s": median(walls["plain"]),
         "durable_fresh_s": median(walls["fresh"]),
-        "resume_segments_s": median(walls["segments"]),
-        "resume_duckdb_s": median(walls["duckdb"]),
+        "kinds": list(bases),
+        **{f"resume_{kind}_s": median(walls[kind]) for kind in bases},
         "cpu_s": {kind: median(values) for kind, values in cpus.items()},
         "dbos": None,
     }
@@ -342,13 +544,14 @@ def bench_resume(bench: Bench, sizes: Sizes) -> dict:
 def bench_dbos_resume(bench: Bench, sizes: Sizes) -> dict:
     """DBOS recovery at two sizes: its recovery has a fixed cost beyond a fresh start, so the
     per-step rate used for extrapolation is the marginal one between the two sizes."""
+    stores = bench.stores
     sizes_n = (sizes.dbos_resume_small, sizes.dbos_resume)
     crashed = {}
     for n in sizes_n:
-        crashed[n] = bench.fresh_dir("dbos")
+        crashed[n] = stores.dbos_database()
         started = time.monotonic()
         bench.plain_run(
-            "dbos_resume.py", str(n), str(crashed[n] / "sys.sqlite"), str(bench.root / "mark"),
+            "dbos_resume.py", str(n), crashed[n], str(bench.root / "mark"),
             expect=-9, BENCH_KILL="1",
         )  # fmt: skip
         bench.note(
@@ -357,23 +560,19 @@ def bench_dbos_resume(bench: Bench, sizes: Sizes) -> dict:
     fresh: list[float] = []
     recovered: dict[int, list[float]] = {n: [] for n in sizes_n}
     for _ in range(sizes.dbos_reps):
-        database = bench.fresh_dir("dbos") / "sys.sqlite"
+        database = stores.dbos_database()
         seconds, _, _ = time_to_mark(
             bench,
             lambda m, d=database: bench.plain_run(
-                "dbos_resume.py", "0", str(d), str(m), BENCH_FRESH="1"
+                "dbos_resume.py", "0", d, str(m), BENCH_FRESH="1"
             ),
         )
         fresh.append(seconds)
         for n in sizes_n:
-            copy = bench.fresh_dir("dbos")
-            shutil.rmtree(copy)
-            shutil.copytree(crashed[n], copy)
+            copy = stores.dbos_copy(crashed[n])
             seconds, _, _ = time_to_mark(
                 bench,
-                lambda m, d=copy, n=n: bench.plain_run(
-                    "dbos_resume.py", str(n), str(d / "sys.sqlite"), str(m)
-                ),
+                lambda m, d=copy, n=n: bench.plain_run("dbos_resume.py", str(n), d, str(m)),
             )
             recovered[n].append(seconds)
     bench.note(f"(c) DBOS fresh {fresh}, recovered {recovered}")
@@ -428,20 +627,19 @@ def derive(results: dict) -> dict:
     out["effect_nosync_ms"] = a["durable_nosync_ms"]
     out["effect_sync_over_plain_ms"] = a["durable_sync_ms"] - a["plain_ms"]
     out["effect_nosync_over_plain_ms"] = a["durable_nosync_ms"] - a["plain_ms"]
-    out["effect_sync_over_floor_ms"] = a["durable_sync_ms"] - a["fdatasync_floor_ms"]
+    out["effect_sync_over_floor_ms"] = a["durable_sync_ms"] - a["floor_ms"]
     if a["dbos_ms"]:
         out["dbos_over_durable_sync"] = a["dbos_ms"] / a["durable_sync_ms"]
         out["dbos_over_durable_nosync"] = a["dbos_ms"] / a["durable_nosync_ms"]
     out["values_per_s"] = b["durable_per_s"]
     out["values_plain_over_durable"] = b["plain_per_s"] / b["durable_per_s"]
-    n = c["entries"]
-    out["resume_over_plain_s"] = c["resume_segments_s"] - c["plain_startup_s"]
-    out["resume_duckdb_over_plain_s"] = c["resume_duckdb_s"] - c["plain_startup_s"]
-    out["resume_cpu_over_plain_s"] = c["cpu_s"]["segments"] - c["cpu_s"]["plain"]
-    replay = c["resume_segments_s"] - c["durable_fresh_s"]
-    out["replay_per_s"] = n / replay if replay > 0 else float("inf")
-    replay_db = c["resume_duckdb_s"] - c["durable_fresh_s"]
-    out["replay_duckdb_per_s"] = n / replay_db if replay_db > 0 else float("inf")
+    n, primary = c["entries"], c["kinds"][0]
+    for kind in c["kinds"]:  # the first kind's figures are unsuffixed: the targets are on them
+        suffix = "" if kind == primary else f"_{kind}"
+        out[f"resume{suffix}_over_plain_s"] = c[f"resume_{kind}_s"] - c["plain_startup_s"]
+        replay = c[f"resume_{kind}_s"] - c["durable_fresh_s"]
+        out[f"replay{suffix}_per_s"] = n / replay if replay > 0 else float("inf")
+    out["resume_cpu_over_plain_s"] = c["cpu_s"][primary] - c["cpu_s"]["plain"]
     d = c["dbos"]
     if d:
         out["dbos_replay_per_s"] = d["entries"] / (d["recover_s"] - d["fresh_s"])
@@ -469,9 +667,11 @@ def row(label: str, value: str, note: str = "") -> str:
 
 def report(results: dict) -> str:
     m, a, b, c, f = (results[k] for k in ("machine", "effects", "values", "resume", "figures"))
+    s, label = results["store"], LABELS[results["store"]["kind"]]
     d = c["dbos"]
     n = c["entries"]
     cpu = c["cpu_s"]
+    primary = RESUME_LABELS[c["kinds"][0]]
     lines = [
         f"machine: {m['nproc']} cores, {m['python']}, {m['platform']}; durable-python"
         f" {m.get('durable_python')}, dbos {m.get('dbos') or 'not installed'}",
@@ -480,6 +680,12 @@ def report(results: dict) -> str:
         f" load average {m['load_before']} before,"
         f" {m.get('load_after')} after (other work on the machine makes the figures noisy)",
     ]
+    if s["kind"] == "postgresql":
+        lines.append(
+            f"store: PostgreSQL {s['server']} at {s['location']} (fsync {s['fsync']},"
+            f" synchronous_commit {s['synchronous_commit']}), a schema per measurement;"
+            " DBOS on the same server, a database per measurement"
+        )
     if results["quick"]:
         lines.append("--quick: smoke sizes, not figures to quote")
     lines += [
@@ -487,14 +693,14 @@ def report(results: dict) -> str:
         "(a) one effect: a call of a trivial external function, in-process time per call,"
         f" median of {a['reps']} runs of {a['calls']:,} calls",
         row("plain python", f"{a['plain_ms']:.4f} ms/call"),
-        row("durable-python (fdatasync per commit, the default)", f"{a['durable_sync_ms']:.4f} ms"),
-        row("durable-python --no-sync", f"{a['durable_nosync_ms']:.4f} ms"),
-        row("disk floor: one os.write + fdatasync of 160 B", f"{a['fdatasync_floor_ms']:.4f} ms"),
+        row(label["sync_row"], f"{a['durable_sync_ms']:.4f} ms"),
+        row(label["nosync_row"], f"{a['durable_nosync_ms']:.4f} ms"),
+        row(label["floor_row"], f"{a['floor_ms']:.4f} ms"),
     ]
     if a["dbos_ms"]:
         lines.append(
             row(
-                "DBOS step on SQLite",
+                f"DBOS step on {label['dbos']}",
                 f"{a['dbos_ms']:.4f} ms",
                 f"median of {a['dbos_reps']} runs of {a['dbos_calls']:,} steps",
             )
@@ -518,16 +724,15 @@ def report(results: dict) -> str:
             f"{c['durable_fresh_s']:.3f} s",
             f"process CPU {cpu['fresh']:.3f} s",
         ),
+    ]
+    lines += [
         row(
-            f"durable-python resume, {n:,} entries in segments",
-            f"{c['resume_segments_s']:.3f} s",
-            f"process CPU {cpu['segments']:.3f} s",
-        ),
-        row(
-            f"durable-python resume, {n:,} entries in DuckDB",
-            f"{c['resume_duckdb_s']:.3f} s",
-            f"process CPU {cpu['duckdb']:.3f} s  (run folded before the rerun)",
-        ),
+            f"durable-python resume, {n:,} entries in {RESUME_LABELS[kind]}",
+            f"{c[f'resume_{kind}_s']:.3f} s",
+            f"process CPU {cpu[kind]:.3f} s"
+            + ("  (run folded before the rerun)" if kind == "duckdb" else ""),
+        )
+        for kind in c["kinds"]
     ]
     if d:
         lines += [
@@ -546,14 +751,20 @@ def report(results: dict) -> str:
     lines += [
         "",
         "figures derived from the rows above",
-        row("effect overhead over plain, fdatasync", f"{f['effect_sync_over_plain_ms']:.4f} ms"),
+        row(
+            f"effect overhead over plain, {label['sync']}",
+            f"{f['effect_sync_over_plain_ms']:.4f} ms",
+        ),
         row("effect overhead over plain, --no-sync", f"{f['effect_nosync_over_plain_ms']:.4f} ms"),
-        row("effect (fdatasync) minus the disk floor", f"{f['effect_sync_over_floor_ms']:.4f} ms"),
+        row(
+            f"effect ({label['sync']}) minus the {label['floor']}",
+            f"{f['effect_sync_over_floor_ms']:.4f} ms",
+        ),
     ]
     if "dbos_over_durable_sync" in f:
         lines += [
             row(
-                "DBOS step / durable-python effect, fdatasync",
+                f"DBOS step / durable-python effect, {label['sync']}",
                 f"{f['dbos_over_durable_sync']:.1f} x",
             ),
             row(
@@ -566,17 +777,24 @@ def report(results: dict) -> str:
             "plain time.time() rate / durable-python value rate",
             f"{f['values_plain_over_durable']:.1f} x",
         ),
-        row("resume minus plain-python startup (segments)", f"{f['resume_over_plain_s']:.3f} s"),
+    ]
+    suffixes = {
+        RESUME_LABELS[kind]: "" if kind == c["kinds"][0] else f"_{kind}" for kind in c["kinds"]
+    }  # the figures' names, by the label shown (as derive names them)
+    lines += [
+        row(f"resume minus plain-python startup ({shown})", f"{f[f'resume{x}_over_plain_s']:.3f} s")
+        for shown, x in suffixes.items()
+    ]
+    lines.append(
         row(
-            "resume minus plain-python startup (DuckDB)", f"{f['resume_duckdb_over_plain_s']:.3f} s"
-        ),
-        row(
-            "resume process CPU minus plain python's (segments)",
+            f"resume process CPU minus plain python's ({primary})",
             f"{f['resume_cpu_over_plain_s']:.3f} s",
             "(whole process, less sensitive to a busy machine)",
-        ),
-        row("replay rate N / (resume - fresh run), segments", f"{f['replay_per_s']:,.0f} /s"),
-        row("replay rate N / (resume - fresh run), DuckDB", f"{f['replay_duckdb_per_s']:,.0f} /s"),
+        )
+    )
+    lines += [
+        row(f"replay rate N / (resume - fresh run), {shown}", f"{f[f'replay{x}_per_s']:,.0f} /s")
+        for shown, x in suffixes.items()
     ]
     if d:
         lines += [
@@ -603,39 +821,54 @@ def report(results: dict) -> str:
 
 
 def targets(results: dict) -> list[tuple[str, str, bool]]:
-    a, f = results["effects"], results["figures"]
+    a, c, f = results["effects"], results["resume"], results["figures"]
+    kind = results["store"]["kind"]
+    target, sync = TARGETS[kind], LABELS[kind]["sync"]
     rows = [
         (
-            f"effect <= {TARGET_EFFECT_MS} ms (fdatasync)",
+            f"effect <= {target['effect_ms']} ms ({sync})",
             f"{a['durable_sync_ms']:.3f} ms",
-            a["durable_sync_ms"] <= TARGET_EFFECT_MS,
+            a["durable_sync_ms"] <= target["effect_ms"],
         ),
         (
-            f"effect <= {TARGET_EFFECT_MS} ms (--no-sync)",
+            f"effect <= {target['effect_ms']} ms (--no-sync)",
             f"{a['durable_nosync_ms']:.3f} ms",
-            a["durable_nosync_ms"] <= TARGET_EFFECT_MS,
+            a["durable_nosync_ms"] <= target["effect_ms"],
         ),
     ]
     if "dbos_over_durable_sync" in f:
         rows.append(
             (
-                f"DBOS step >= {TARGET_VS_DBOS:g}x an effect (fdatasync)",
+                f"DBOS step >= {target['vs_dbos']:g}x an effect ({sync})",
                 f"{f['dbos_over_durable_sync']:.1f} x",
-                f["dbos_over_durable_sync"] >= TARGET_VS_DBOS,
+                f["dbos_over_durable_sync"] >= target["vs_dbos"],
             )
         )
-    rows += [
-        (
-            f"value entries >= {TARGET_VALUES_PER_S:,}/s",
-            f"{f['values_per_s']:,.0f}/s",
-            f["values_per_s"] >= TARGET_VALUES_PER_S,
-        ),
-        (
-            f"resume of {results['resume']['entries']:,} <= {TARGET_RESUME_S:g} s (segments)",
-            f"{f['resume_over_plain_s']:.3f} s",
-            f["resume_over_plain_s"] <= TARGET_RESUME_S,
-        ),
-    ]
+    if "values_per_s" in target:
+        rows.append(
+            (
+                f"value entries >= {target['values_per_s']:,}/s",
+                f"{f['values_per_s']:,.0f}/s",
+                f["values_per_s"] >= target["values_per_s"],
+            )
+        )
+    primary = RESUME_LABELS[c["kinds"][0]]
+    if "resume_s" in target:
+        rows.append(
+            (
+                f"resume of {c['entries']:,} <= {target['resume_s']:g} s ({primary})",
+                f"{f['resume_over_plain_s']:.3f} s",
+                f["resume_over_plain_s"] <= target["resume_s"],
+            )
+        )
+    if "replay_per_s" in target:
+        rows.append(
+            (
+                f"resume of {c['entries']:,} >= {target['replay_per_s']:,} entries/s ({primary})",
+                f"{f['replay_per_s']:,.0f}/s",
+                f["replay_per_s"] >= target["replay_per_s"],
+            )
+        )
     return rows
 
 
@@ -647,7 +880,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
     parser.add_argument("--dir", help="where to make the scratch directory (default: $TMPDIR)")
     parser.add_argument("--reps", type=int, help="repetitions (default 5, --quick 2)")
+    parser.add_argument(
+        "--store",
+        metavar="URL",
+        help="measure the PostgreSQL store at this postgresql:// URL (a schema per measurement),"
+        " against DBOS on the same server (default: local store directories)",
+    )
     args = parser.parse_args(argv)
+    if args.store and not args.store.startswith(("postgresql://", "postgres://")):
+        parser.error("--store takes a postgresql:// URL (--dir chooses where local stores go)")
     sizes = QUICK if args.quick else FULL
     if args.reps:
         sizes = dataclasses.replace(sizes, reps=args.reps, dbos_reps=args.reps)
@@ -666,15 +907,18 @@ def main(argv: list[str] | None = None) -> int:
     executable = Path(sys.executable).with_name("durable-python")
     durable = [str(executable)] if executable.exists() else [sys.executable, "-m", "durable_python"]
 
+    server = PostgreSQL(args.store) if args.store else None  # connected now, or an error now
     root = Path(tempfile.mkdtemp(prefix="durable-journal-bench-", dir=args.dir))
+    stores = server or Directories(root)
     try:
         (root / "scripts").mkdir()
         (root / "ext").mkdir()
         shutil.copy(WORKLOADS / "bench_ext.py", root / "ext")
         for script in ("effects.py", "values.py", "resume.py", "dbos_steps.py", "dbos_resume.py"):
             shutil.copy(WORKLOADS / script, root / "scripts")
-        bench = Bench(root=root, quiet=args.json, durable=durable, dbos=dbos)
+        bench = Bench(root=root, quiet=args.json, durable=durable, dbos=dbos, stores=stores)
         results = {"quick": args.quick, "machine": machine(), "scratch": str(root)}
+        results["store"] = stores.describe()
         results["effects"] = bench_effects(bench, sizes)
         results["values"] = bench_values(bench, sizes)
         results["resume"] = bench_resume(bench, sizes)
@@ -685,6 +929,7 @@ def main(argv: list[str] | None = None) -> int:
         ]
         results["log"] = bench.log
     finally:
+        stores.close()  # the schemas and databases on a server go, even with --keep
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
     if args.json:

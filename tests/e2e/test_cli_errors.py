@@ -132,6 +132,7 @@ def _make_store(dp) -> str:
     return run["run_id"]
 
 
+@pytest.mark.local_store  # the local store's files
 def test_corrupt_store_gives_a_clear_message_and_loses_no_live_journal(dp):
     _make_store(dp)
     (dp.store / "store.duckdb").write_bytes(b"this is not a DuckDB database\n" * 1000)
@@ -178,6 +179,7 @@ def test_unwritable_store_is_a_store_error(dp, tmp_path):
     assert dp.counts(prefix) == {}, "the script ran although its journal could not be kept"
 
 
+@pytest.mark.local_store  # the local store's files
 def test_locked_store_times_out_with_a_clear_message(dp, flock):
     _make_store(dp)
     with flock(dp.store / "store.lock"):
@@ -203,6 +205,7 @@ STEPS = """
 """
 
 
+@pytest.mark.local_store  # the local store's files
 def test_a_run_whose_folded_journal_is_missing_is_not_resumed_from_scratch(dp):
     """Moving a damaged store.duckdb aside (as its message advises) loses the journals folded
     into it; a crashed run whose entries were there must not then replay nothing and run its

@@ -436,6 +436,7 @@ def _fold_stopped_while_holding(dp, lock: Path) -> Process:
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/locks"), reason="needs /proc/locks")
+@pytest.mark.local_store  # the local store's files
 @pytest.mark.parametrize(
     "hash_seed",
     [None, "7"],

@@ -367,7 +367,8 @@ def test_s3_objects_are_put_once(ih, moto_server):
 
     admin = boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1", **{
         "aws_access_key_id": "test", "aws_secret_access_key": "test"})  # fmt: skip
-    buckets = iter(f"bucket-{i}" for i in range(100))
+    # The moto server lives as long as the session: each test (each store) has buckets of its own.
+    buckets = iter(f"bucket-{ih.root.name[-12:].lower().replace('_', '-')}-{i}" for i in range(100))
 
     def start_fake():
         bucket = next(buckets)

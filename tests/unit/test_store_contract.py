@@ -7,6 +7,7 @@ one more entry in ``KINDS``.
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from durable_python.errors import StoreError, UsageError
-from durable_python.model import JOURNAL_FORMAT, Entry, Run, RunStatus
+from durable_python.model import JOURNAL_FORMAT, Entry, QueueLimits, Run, RunStatus
 from durable_python.stores import open_store, segments
 from durable_python.stores.base import Store
 
@@ -309,3 +310,68 @@ def test_a_local_database_of_another_journal_format_is_refused(tmp_path: Path) -
     assert store.runs() == []  # taken over: nothing in it is of the old format
     with duckdb.connect(str(tmp_path / "store" / "store.duckdb")) as db:
         assert db.execute("SELECT journal_format FROM meta").fetchall() == [(JOURNAL_FORMAT,)]
+
+
+_ENQUEUED = itertools.count()
+
+
+def _queued(run_id: str, priority: int = 0, **fields: object) -> Run:
+    """A run of queue ``jobs``, enqueued after the ones made before it."""
+    return _run(
+        run_id, queue="jobs", priority=priority, created_at=100.0 + next(_ENQUEUED), **fields
+    )
+
+
+def test_enqueued_runs_are_kept_once_per_id_and_dedup_key(store: Store) -> None:
+    run, new = store.enqueue(_queued("q1", dedup_key="invoice-7"))
+    assert new and run.run_id == "q1" and not store.is_live("q1")
+    assert store.enqueue(_queued("q1")) == (store.read("q1"), False)
+    again, new = store.enqueue(_queued("q2", dedup_key="invoice-7"))
+    assert (again.run_id, new) == ("q1", False)
+    assert store.enqueue(_queued("q3", dedup_key="invoice-8"))[1]
+    store.save(replace(store.read("q1"), status=RunStatus.COMPLETED))
+    assert store.enqueue(_queued("q4", dedup_key="invoice-7"))[1]  # q1 is finished
+    assert store.unfinished_runs("/job.py", ["job.py", "x"]) == []  # the workers' runs
+
+
+def test_a_queue_admits_by_priority_within_its_limits(store: Store) -> None:
+    for run_id, priority in [("low", 5), ("high", -1), ("mid1", 0), ("mid2", 0)]:
+        store.enqueue(_queued(run_id, priority))
+    limits = QueueLimits(concurrency=2)
+    first = store.dequeue("jobs", limits, 10, lambda run: None)
+    assert [run.run_id for run, _ in first] == ["high", "mid1"]
+    assert all(run.dequeued_at is not None for run, _ in first)
+    assert all(store.is_live(run.run_id) for run, _ in first)
+    assert store.dequeue("jobs", limits, 10, lambda run: None) == []  # two execute
+    assert store.dequeue("other", limits, 10, lambda run: None) == []
+    done, claim = first[0]
+    store.save(replace(done, status=RunStatus.COMPLETED))
+    claim.release()
+    (third,) = store.dequeue("jobs", limits, 10, lambda run: None)
+    assert third[0].run_id == "mid2"
+    assert store.dequeue("jobs", QueueLimits(), 0, lambda run: None) == []  # no room here
+    for _, held in [first[1], third]:
+        held.release()
+
+
+def test_a_rate_limit_counts_the_runs_started_in_its_period(store: Store) -> None:
+    for n in range(5):
+        store.enqueue(_queued(f"r{n}"))
+    limits = QueueLimits(limit=3, period=3600)
+    taken = store.dequeue("jobs", limits, 2, lambda run: None)
+    assert len(taken) == 2
+    for run, claim in taken:
+        store.save(replace(run, status=RunStatus.COMPLETED))
+        claim.release()
+    assert len(store.dequeue("jobs", limits, 10, lambda run: None)) == 1
+    assert store.dequeue("jobs", limits, 10, lambda run: None) == []
+
+
+def test_a_run_a_worker_cannot_execute_is_left_with_the_reason(store: Store) -> None:
+    store.enqueue(_queued("q1"))
+    assert store.dequeue("jobs", QueueLimits(), 5, lambda run: "no script here") == []
+    left = store.read("q1")
+    assert (left.note, left.dequeued_at, store.is_live("q1")) == ("no script here", None, False)
+    ((taken, claim),) = store.dequeue("jobs", QueueLimits(), 5, lambda run: None)
+    assert taken.note is None and store.read("q1").note is None
+    claim.release()

@@ -1,8 +1,9 @@
 """(c) peer: a DBOS workflow of N steps and then a marker step, recovered after a SIGKILL.
 
-Usage: dbos_resume.py N SQLITE_FILE MARK_FILE. With BENCH_KILL set the marker step kills the
-process (first run); without it the process launches DBOS, whose startup recovery replays the
-pending workflow, and waits for it; the marker step writes when the frontier was reached.
+Usage: dbos_resume.py N DATABASE_URL MARK_FILE (the system database: ``sqlite:///FILE`` or a
+``postgresql://`` URL). With BENCH_KILL set the marker step kills the process (first run);
+without it the process launches DBOS, whose startup recovery replays the pending workflow, and
+waits for it; the marker step writes when the frontier was reached.
 """
 
 import logging
@@ -11,11 +12,11 @@ import sys
 
 from dbos import DBOS, SetWorkflowID
 
-n, database, mark_file = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+n, database_url, mark_file = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 DBOS(
     config={
         "name": "journal-bench",
-        "system_database_url": f"sqlite:///{database}",
+        "system_database_url": database_url,
         "log_level": "WARNING",
     }
 )

@@ -1,6 +1,7 @@
-"""(a) peer: a DBOS workflow on SQLite calling a trivial @DBOS.step() N times.
+"""(a) peer: a DBOS workflow calling a trivial @DBOS.step() N times.
 
-Usage: dbos_steps.py N SQLITE_FILE. Prints ``per_call_s <seconds>`` (timed inside the workflow).
+Usage: dbos_steps.py N DATABASE_URL (its system database: ``sqlite:///FILE`` or a
+``postgresql://`` URL). Prints ``per_call_s <seconds>`` (timed inside the workflow).
 """
 
 import logging
@@ -9,11 +10,11 @@ import time
 
 from dbos import DBOS, SetWorkflowID
 
-n, database = int(sys.argv[1]), sys.argv[2]
+n, database_url = int(sys.argv[1]), sys.argv[2]
 DBOS(
     config={
         "name": "journal-bench",
-        "system_database_url": f"sqlite:///{database}",
+        "system_database_url": database_url,
         "log_level": "WARNING",
     }
 )
