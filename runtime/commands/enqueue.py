@@ -13,8 +13,9 @@ PARSER = {
         (
             "Record a pending run of SCRIPT with its arguments, working directory and source"
             " hash, and print its id; `durable-python worker` on any machine of the store runs"
-            " it. A run id or dedup key already taken by an unfinished run records nothing new"
-            " and prints that run's id. Queue limits are set in [tool.durable-python.queues]."
+            " it. A run id that exists, or a dedup key an unfinished run of the queue has, records"
+            " nothing new and prints that run's id. Queue limits are set in"
+            " [tool.durable-python.queues]."
         ),
         90,
     ),
@@ -27,7 +28,9 @@ PARSER = {
 
 def configure(parser: argparse.ArgumentParser) -> None:
     add_store_option(parser)
-    parser.add_argument("--queue", default="default", metavar="NAME", help="default: default")
+    parser.add_argument(
+        "--queue", default="default", metavar="NAME", help="its queue (default: default)"
+    )
     parser.add_argument("--run-id", metavar="ID", help="the run's id (default: a new one)")
     parser.add_argument(
         "--priority",

@@ -16,8 +16,11 @@ single ``StoreError`` of ``wrong_format``.
 
 from __future__ import annotations
 
+import json
+import secrets
 import signal
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -38,6 +41,18 @@ def wrong_format(where: str, found: int) -> StoreError:
         f" {JOURNAL_FORMAT}. Finish or prune those runs with the durable-python version that"
         " wrote them, or use a new store with --store DIR."
     )
+
+
+def event_fields(name: str, payload: Any, event_id: str | None) -> tuple[str, str]:
+    """An event's id (a new one if ``None``) and its payload as JSON; ``UsageError`` for a
+    payload that is not JSON."""
+    try:
+        payload_json = json.dumps(payload)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"the payload of event {name!r} is not JSON: {exc}") from exc
+    if event_id is None:
+        event_id = f"{time.time_ns():x}-{secrets.token_hex(4)}"
+    return event_id, payload_json
 
 
 class Claim(ABC):

@@ -48,11 +48,11 @@ from pathlib import Path
 from typing import Any
 
 from durable_python import child
-from durable_python.errors import StoreError, UsageError
+from durable_python.errors import StoreError
 from durable_python.model import FINAL, JOURNAL_FORMAT, Entry, Event, QueueLimits, Run, RunStatus
 
 from . import segments
-from .base import CANCEL_SIGNAL, Claim, JournalWriter, Store, Waiter, wrong_format
+from .base import CANCEL_SIGNAL, Claim, JournalWriter, Store, Waiter, event_fields, wrong_format
 
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (journal_format INTEGER NOT NULL);
@@ -454,12 +454,7 @@ class LocalStore(Store):
     ) -> tuple[str, bool]:
         """The event's file is linked into the inbox under a hash of its id: atomic, and it
         fails if the id was seen."""
-        try:
-            payload_json = json.dumps(payload)
-        except (TypeError, ValueError) as exc:
-            raise UsageError(f"the payload of event {name!r} is not JSON: {exc}") from exc
-        if event_id is None:
-            event_id = f"{time.time_ns():x}-{secrets.token_hex(4)}"
+        event_id, payload_json = event_fields(name, payload, event_id)
         key = hashlib.sha256(event_id.encode("utf-8", "surrogatepass")).hexdigest()[:32]
         directory = self.live / run_id / "inbox"
         directory.mkdir(parents=True, exist_ok=True)

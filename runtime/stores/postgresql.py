@@ -38,13 +38,13 @@ from durable_python.errors import EXIT_STORE, StoreError, UsageError
 from durable_python.model import FINAL, JOURNAL_FORMAT, Entry, Event, QueueLimits, Run
 
 from . import leases
-from .base import CANCEL_SIGNAL, Claim, JournalWriter, Store, Waiter, wrong_format
+from .base import CANCEL_SIGNAL, Claim, JournalWriter, Store, Waiter, event_fields, wrong_format
 
 SCHEMA_VERSION = 1
 DEFAULT_SCHEMA = "durable_python"
 RECONNECT_FOR = float(os.environ.get("DURABLE_PYTHON_RECONNECT_FOR", "600"))
 NOW = "extract(epoch FROM clock_timestamp())::float8"  # the server's clock: one for the fleet
-_FINAL = tuple(status.value for status in FINAL)
+_FINAL = tuple(sorted(status.value for status in FINAL))  # ('cancelled', 'completed', 'exited')
 _T = TypeVar("_T")
 
 # Version 1. Later versions append their own statements to ``MIGRATIONS``.
@@ -175,12 +175,8 @@ class _Database:
         return self._connection
 
     def drop(self) -> None:
-        if self._connection is not None:
-            try:
-                self._connection.close()
-            except Exception:  # noqa: BLE001 - it is broken already
-                pass
-            self._connection = None
+        _close_quietly(self._connection)
+        self._connection = None
 
     def transact(
         self, work: Callable[[Any], _T], synchronous: bool = True, atomic: bool = True
@@ -235,6 +231,14 @@ class _Database:
                 )
             time.sleep(delay)
             delay = min(delay * 2, 2.0)
+
+
+def _close_quietly(connection: Any) -> None:
+    if connection is not None:
+        try:
+            connection.close()
+        except Exception:  # noqa: BLE001 - it is broken already
+            pass
 
 
 class _Unreachable(Exception):
@@ -350,12 +354,8 @@ class _Listener(Waiter):
                 self.close()
 
     def close(self) -> None:
-        if self._connection is not None:
-            try:
-                self._connection.close()
-            except Exception:  # noqa: BLE001 - it is broken already
-                pass
-            self._connection = None
+        _close_quietly(self._connection)
+        self._connection = None
 
 
 def split_location(url: str) -> tuple[str, str, str]:
@@ -621,8 +621,8 @@ class PostgresStore(Store):
         return [_run_of(data) for (data,) in self._all("SELECT data FROM runs ORDER BY created_at")]
 
     def pending(self) -> list[Run]:
-        rows = self._all(
-            "SELECT data FROM runs WHERE status <> ALL(%s) ORDER BY created_at", (list(_FINAL),)
+        rows = self._all(  # the predicate of the index runs_unfinished, word for word
+            f"SELECT data FROM runs WHERE status NOT IN {_FINAL!r} ORDER BY created_at"
         )
         return [_run_of(data) for (data,) in rows]
 
@@ -755,9 +755,8 @@ class PostgresStore(Store):
                 "SELECT records FROM journal WHERE run_id = %s ORDER BY position", (run.run_id,)
             ).fetchall()
 
-        return [
-            Entry._make(record) for (body,) in self._transact(work) for record in pickle.loads(body)
-        ]
+        rows = self._transact(work)
+        return [Entry._make(record) for (body,) in rows for record in pickle.loads(body)]
 
     def writer(self, claim: Claim, sync: bool) -> JournalWriter:
         assert isinstance(claim, PostgresClaim)
@@ -785,12 +784,7 @@ class PostgresStore(Store):
     def send_event(
         self, run_id: str, name: str, payload: Any, event_id: str | None = None
     ) -> tuple[str, bool]:
-        try:
-            payload_json = json.dumps(payload)
-        except (TypeError, ValueError) as exc:
-            raise UsageError(f"the payload of event {name!r} is not JSON: {exc}") from exc
-        if event_id is None:
-            event_id = f"{time.time_ns():x}-{secrets.token_hex(4)}"
+        event_id, payload_json = event_fields(name, payload, event_id)
 
         def work(cursor: Any) -> bool:
             cursor.execute(
