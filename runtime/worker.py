@@ -91,14 +91,17 @@ def claim(store: Store, run_id: str, now: float) -> tuple[Run, Claim, str] | Non
 
 
 def deployed_script(run: Run) -> tuple[str, str] | str:
-    """Where this machine has an enqueued run's script and the directory to run it in: the
-    recorded path, or the same place under this worker's working directory, whichever has the
-    recorded source (any, if the run accepts changes); else why this worker cannot run it."""
+    """The script (as the command line gives it) and the directory to run ``run`` in on this
+    machine: the recorded path, or the same place under this worker's working directory (its
+    checkout of the project). An enqueued run only runs where that file has the recorded source
+    (or it accepts changes; a run started by ``run`` does, as ``run`` itself does). Else: why
+    this worker cannot run it."""
     here = os.getcwd()
     places = [
         (run.script, run.cwd),
         (os.path.join(here, os.path.relpath(run.script, run.cwd)), here),
     ]
+    any_source = run.accept_changes or run.queue is None
     wanted = run.source_hash.split()
     other = None
     for script, cwd in places:
@@ -107,8 +110,8 @@ def deployed_script(run: Run) -> tuple[str, str] | str:
                 digest = hashlib.sha256(f.read()).hexdigest()
         except OSError:
             continue
-        if run.accept_changes or digest in wanted:
-            return script, cwd
+        if any_source or digest in wanted:
+            return _as_typed(run, script, cwd)
         other = other or (script, digest)
     worker = f"worker {socket.gethostname()}:{os.getpid()}"
     if other is None:
@@ -120,18 +123,22 @@ def deployed_script(run: Run) -> tuple[str, str] | str:
     )
 
 
+def _as_typed(run: Run, script: str, cwd: str) -> tuple[str, str]:
+    """The script as the run's command line named it, in ``cwd``, when that still names it (the
+    script sees the same ``sys.argv``); else its path, in its own directory."""
+    typed = run.argv[0] if run.argv else script
+    if os.path.isdir(cwd) and os.path.realpath(os.path.join(cwd, typed)) == os.path.realpath(
+        script
+    ):
+        return typed, cwd
+    return script, os.path.dirname(script)
+
+
 def command(run: Run, extra: list[str] | None = None) -> tuple[list[str], str]:
     """The ``durable-python run`` command line and working directory that continue ``run``
     (the store is passed in the environment: its address may hold a password)."""
-    script = run.argv[0] if run.argv else run.script
-    cwd = run.cwd
-    deployed = deployed_script(run) if run.queue is not None else None
-    if isinstance(deployed, tuple):
-        script, cwd = deployed
-    elif not os.path.isdir(cwd) or os.path.realpath(os.path.join(cwd, script)) != os.path.realpath(
-        run.script
-    ):
-        script, cwd = run.script, os.path.dirname(run.script)
+    deployed = deployed_script(run)
+    script, cwd = deployed if isinstance(deployed, tuple) else _as_typed(run, run.script, run.cwd)
     argv = child.command("run", *(extra or []), "--run-id", run.run_id, script, *run.argv[1:])
     return argv, cwd
 
@@ -260,8 +267,8 @@ class Worker:
             seen.add(run_id)
             if run.status not in RESUMABLE or run_id in self.children:
                 continue
-            if run.queue is not None and not in_queue(run) and self._cannot_run(run):
-                continue
+            if not in_queue(run) and self._cannot_run(run):
+                continue  # another machine's (or a script deleted here): not this worker's
             if run.status == RunStatus.SUSPENDED and run.wake_at is not None:
                 next_due = min(next_due, run.wake_at)
             reason = due_reason(store, run, now)
@@ -307,7 +314,8 @@ class Worker:
         return deployed if isinstance(deployed, str) else None
 
     def _cannot_run(self, run: Run) -> bool:
-        """An admitted run whose script this worker does not have: another worker's."""
+        """A run whose script this worker does not have (in its recorded version, for an
+        enqueued run): another worker's."""
         return self._why_not(run) is not None
 
     def _backing_off(self, run: Run, reason: str) -> bool:
