@@ -492,6 +492,7 @@ class PostgresStore(Store):
             if row is None:
                 return False
             held, holder, expired = row
+            # held == token: this very claim, committed before a lost connection hid the reply
             if held is not None and held != token and not expired:
                 if not leases.holder_gone(holder):
                     return False
