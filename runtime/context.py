@@ -45,6 +45,9 @@ class RunContext:
     stop: Callable[[str, int], None] = lambda status, code: None
     failure: BaseException | None = None  # once the run diverged, every recorded call re-raises
     cancel_requested: bool = False
+    # Set with cancel_requested by the cancel signal, whose handler does no I/O (it may interrupt
+    # the store amid a query): the store confirms the request where it would be delivered.
+    cancel_unconfirmed: bool = False
     retry_default: Any = None  # a retries.RetryPolicy for every recorded effect, if configured
     retry_policy_for: Callable[[RunContext, str], Any] | None = None  # see retries.policy_for
     wakeup: threading.Event = field(default_factory=threading.Event)  # ends a wait early
@@ -74,9 +77,19 @@ class RunContext:
         store = ["--store", self.store_option] if self.store_option else []
         return shlex.join(["durable-python", "run", "--new", *store, *self.run.argv])
 
+    def confirm_cancel(self) -> bool:
+        """Whether the cancel request stands; one the signal reported is asked of the store (a
+        SIGURG may also be a socket's urgent data, or come after the request was answered)."""
+        if self.cancel_unconfirmed:
+            self.cancel_unconfirmed = False
+            self.cancel_requested = self.store is not None and self.store.cancel_requested(
+                self.run_id
+            )
+        return self.cancel_requested
+
     def cancel_delivered(self) -> None:
         """Cancelled was raised in the script: the request is answered."""
-        self.cancel_requested = False
+        self.cancel_requested = self.cancel_unconfirmed = False
         if self.store is not None and self.live:
             self.store.clear_cancel(self.run_id)
 

@@ -15,7 +15,7 @@ from .stores.base import Store
 
 
 def _status(store: Store, run: Run) -> str:
-    if run.queue is not None and run.dequeued_at is None and run.status == RunStatus.NEW:
+    if run.in_queue:
         return "queued"
     if run.status in (RunStatus.RUNNING, RunStatus.NEW) and not store.is_live(run.run_id):
         return "crashed"

@@ -41,9 +41,9 @@ def activate(run: context.RunContext, path: str, argv: list[str]) -> Iterator[Mo
     saved_streams = streams.install()
     saved_environ = environ.install()
     run.decider.install()
-    uninstall_threads = threads.install()
     listens = run.live and threading.current_thread() is threading.main_thread()
-    saved_signal = signal.signal(CANCEL_SIGNAL, waiting.on_cancel_signal) if listens else None
+    saved_signal = waiting.install_cancel_signal() if listens else None
+    uninstall_threads = threads.install()
     context.set_active(run)
     try:
         yield main

@@ -116,6 +116,11 @@ class Run:
     def is_final(self) -> bool:
         return self.status in FINAL
 
+    @property
+    def in_queue(self) -> bool:
+        """An enqueued run that no worker has admitted yet."""
+        return self.queue is not None and self.dequeued_at is None and self.status == RunStatus.NEW
+
     def executed(self, source_hash: str) -> bool:
         """Whether the run has executed this source before (it did not start yet: nothing)."""
         return source_hash in self.source_hash.split()

@@ -111,7 +111,7 @@ def perform(
     if run.at_frontier is not None:
         run.at_frontier(task, seq, spec.policy, spec.name, site)
     fp = argdiff.with_renderings(fp, args, kwargs)  # recorded with short renderings, for diffs
-    if run.cancel_requested and not task.replaying:  # at the frontier, never amid a replay
+    if run.cancel_requested and not task.replaying and run.confirm_cancel():  # at the frontier
         _deliver_cancel(run, task, seq, spec.name, site, fp)
     if spec.policy == _EFFECT:
         run.journal.write_batched()  # run again after a crash, it sends the same values
@@ -228,7 +228,7 @@ def cancel_point(name: str, frame: FrameType, args: tuple = ()) -> None:
             run.cancel_delivered()
             replay(entry)
         return
-    if run.cancel_requested:
+    if run.cancel_requested and run.confirm_cancel():
         seq, _ = task.claim()
         _deliver_cancel(run, task, seq, name, frames.site_of(frame), fingerprint(args, {}))
 

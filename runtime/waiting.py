@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import signal
 import sys
 import threading
 import time
@@ -26,10 +27,10 @@ from types import FrameType
 from typing import Any
 
 from . import clock, context, progress, recording
-from .errors import EXIT_SUSPENDED, Cancelled, StoreError, UsageError
+from .errors import EXIT_SUSPENDED, Cancelled, UsageError
 from .model import Policy, Run, RunStatus
 from .stores import configured_store
-from .stores.base import Store
+from .stores.base import CANCEL_SIGNAL, Store
 
 DEFAULT_SUSPEND_AFTER = 60.0
 SHORT_SLEEP = 1.0  # shorter sleeps just sleep; a cancel is noticed when they end
@@ -119,29 +120,49 @@ def prepare(run: Run, suspend: bool | None, suspend_after: float | None) -> Run:
     return dataclasses.replace(run, suspend_after=threshold, wake_at=None, waiting_for=None)
 
 
-def on_cancel_signal(signum: int, frame: FrameType | None) -> None:
-    """``durable-python cancel`` signals the run's process: look at the request at once, in a
-    thread of its own (the signal may have interrupted the store amid a query of its own; a
-    SIGURG may also be a socket's urgent data, so the store says whether it is a cancel)."""
+_wake_pipe: int | None = None  # its write end: the cancel signal's handler writes a byte there
+
+
+def install_cancel_signal() -> Any:
+    """Handle the cancel signal in this process (the main thread); return the handler it had.
+
+    The handler only sets flags and writes a byte to a pipe: it may interrupt the store amid a
+    query, or ``Event.clear`` holding the lock ``Event.set`` would take (a deadlock). A thread
+    reading the pipe sets ``wakeup``, and the run's next recorded call or wait asks the store
+    whether the request stands (``RunContext.confirm_cancel``).
+    """
+    global _wake_pipe
+    if _wake_pipe is None:
+        read_end, write_end = os.pipe()
+        os.set_blocking(write_end, False)
+        threading.Thread(
+            target=_wake_on_signal, args=(read_end,), name="durable-python-cancel", daemon=True
+        ).start()
+        _wake_pipe = write_end
+    return signal.signal(CANCEL_SIGNAL, _on_cancel_signal)
+
+
+def _on_cancel_signal(signum: int, frame: FrameType | None) -> None:
     run = context.active()
     if run is not None and run.store is not None:
-        threading.Thread(target=_look_at_cancel, args=(run,), daemon=True).start()
+        run.cancel_unconfirmed = run.cancel_requested = True
+        try:
+            os.write(_wake_pipe, b"!")
+        except OSError:
+            pass  # the pipe is full: a wake-up is pending already
 
 
-def _look_at_cancel(run: context.RunContext) -> None:
-    try:
-        requested = run.store.cancel_requested(run.run_id)
-    except StoreError:
-        return  # the run's own next store call says what is wrong
-    if requested:
-        run.cancel_requested = True
-        run.wakeup.set()
+def _wake_on_signal(read_end: int) -> None:
+    while os.read(read_end, 64):
+        run = context.active()
+        if run is not None:
+            run.wakeup.set()
 
 
 def _cancel_seen(run: context.RunContext) -> bool:
     if not run.cancel_requested and run.store.cancel_requested(run.run_id):
         run.cancel_requested = True
-    return run.cancel_requested
+    return run.confirm_cancel()
 
 
 def wait_for_event(name: str, timeout: float | None = None) -> Any:

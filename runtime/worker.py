@@ -50,14 +50,9 @@ def has_awaited_event(store: Store, run: Run) -> bool:
     )
 
 
-def in_queue(run: Run) -> bool:
-    """Whether an enqueued run still waits for a worker to admit it."""
-    return run.queue is not None and run.dequeued_at is None and run.status == RunStatus.NEW
-
-
 def due_reason(store: Store, run: Run, now: float) -> str | None:
     """Why ``run`` should be resumed now, or ``None``."""
-    if in_queue(run):
+    if run.in_queue:
         return None  # the queue admits it (Worker._start_queued)
     if run.status == RunStatus.SUSPENDED:
         if store.cancel_requested(run.run_id):
@@ -267,7 +262,7 @@ class Worker:
             seen.add(run_id)
             if run.status not in RESUMABLE or run_id in self.children:
                 continue
-            if not in_queue(run) and self._cannot_run(run):
+            if not run.in_queue and self._cannot_run(run):
                 continue  # another machine's (or a script deleted here): not this worker's
             if run.status == RunStatus.SUSPENDED and run.wake_at is not None:
                 next_due = min(next_due, run.wake_at)
@@ -296,7 +291,7 @@ class Worker:
 
     def _start_queued(self, pending: list[Run]) -> None:
         """Start the enqueued runs the queues admit, as long as this worker has room."""
-        names = sorted({run.queue for run in pending if in_queue(run)})
+        names = sorted({run.queue for run in pending if run.in_queue})
         for name in names:
             if self.only is not None and name not in self.only:
                 continue

@@ -47,15 +47,21 @@ def this_process() -> str:
     return f"{machine()}/{pid}/{_start_time(pid) or '?'}"
 
 
+def pid_here(holder: str) -> int | None:
+    """The process id of ``holder`` if it is a process of this machine (else ``None``)."""
+    where, pid, _ = holder.rsplit("/", 2)
+    return int(pid) if where == machine() else None
+
+
 def holder_gone(holder: str | None) -> bool:
     """Whether ``holder`` is a process of this machine that no longer runs (``False`` when it
     cannot be known here: another machine's lease ends by expiring)."""
     if not holder:
         return True
-    where, pid, started = holder.rsplit("/", 2)
-    if where != machine():
+    pid = pid_here(holder)
+    if pid is None:
         return False
-    now = _start_time(int(pid))
+    started, now = holder.rsplit("/", 1)[1], _start_time(pid)
     return now is None or (started != "?" and now != started)
 
 

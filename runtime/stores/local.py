@@ -378,7 +378,7 @@ class LocalStore(Store):
                 capacity = min(capacity, limits.concurrency - active)
             if limits.limit is not None:
                 capacity = min(capacity, limits.limit - len(starts))
-            waiting = [r for r in runs if r.status == RunStatus.NEW and r.dequeued_at is None]
+            waiting = [r for r in runs if r.in_queue]
             for run in sorted(waiting, key=lambda r: (r.priority, r.created_at)):
                 if len(taken) >= capacity:
                     break

@@ -824,10 +824,10 @@ class PostgresStore(Store):
 
         row = self._transact(work)
         if row is not None and row[0] and row[1] and not leases.holder_gone(row[0]):
-            where, pid, _ = row[0].rsplit("/", 2)
-            if where == leases.machine():
+            pid = leases.pid_here(row[0])
+            if pid is not None:
                 try:
-                    os.kill(int(pid), CANCEL_SIGNAL)
+                    os.kill(pid, CANCEL_SIGNAL)
                 except (ProcessLookupError, PermissionError):
                     pass
 
