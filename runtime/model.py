@@ -106,6 +106,9 @@ class Run:
     dequeued_at: float | None = None
     accept_changes: bool = False
     note: str | None = None
+    # What started it, when not a command line: a webhook's request, a schedule's fire, a file
+    # that arrived (``durable-python serve``); JSON, read by ``durable_python.trigger()``.
+    trigger: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", RunStatus(self.status))

@@ -276,6 +276,17 @@ class Store(ABC):
     def notify_due(self, run_id: str) -> None:
         """Tell watching workers that a run may have become due."""
 
+    # ----- schedules (``durable-python serve``) -------------------------------------------------
+
+    @abstractmethod
+    def schedule_cursor(self, name: str) -> float | None:
+        """Until when (epoch seconds) the schedule ``name`` has fired; ``None``: never."""
+
+    @abstractmethod
+    def advance_schedule(self, name: str, seen: float | None, until: float) -> bool:
+        """Move the schedule's cursor from ``seen`` to ``until``; ``False`` (nothing changed)
+        when another server moved it first, so of two servers one fires each time."""
+
     # ----- upkeep -------------------------------------------------------------------------------
 
     @abstractmethod

@@ -70,8 +70,10 @@ CREATE TABLE IF NOT EXISTS runs (
     pid INTEGER,
     created_at DOUBLE NOT NULL,
     updated_at DOUBLE NOT NULL,
-    folded BIGINT NOT NULL
+    folded BIGINT NOT NULL,
+    trigger VARCHAR
 );
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS trigger VARCHAR;
 CREATE TABLE IF NOT EXISTS entries (
     run_id VARCHAR NOT NULL,
     task VARCHAR NOT NULL,
@@ -94,7 +96,7 @@ ENTRY_COLUMNS = ", ".join(Entry._fields)
 # waiting run keeps its live directory), and how many of its entries the table holds.
 RUN_COLUMNS = (
     "run_id, script, source_hash, argv, cwd, hash_seed, random_seed, status, exit_code,"
-    " error, pid, created_at, updated_at, folded"
+    " error, pid, created_at, updated_at, folded, trigger"
 )
 FOLD_BATCH = 8  # stopped runs left unfolded before a run's end starts a fold
 FOLD_NOW = 10_000  # a run that stops with this many entries is folded at once
@@ -544,6 +546,42 @@ class LocalStore(Store):
         except OSError:
             pass
 
+    # ----- schedules ----------------------------------------------------------------------------
+
+    def schedule_cursor(self, name: str) -> float | None:
+        return self._schedule_cursors().get(name)
+
+    def advance_schedule(self, name: str, seen: float | None, until: float) -> bool:
+        """Under ``queue.lock``, in ``schedules.json`` (written aside, then renamed)."""
+        self.ensure()
+        with _file_lock(self.root / "queue.lock", LOCK_TIMEOUT, self.root):
+            cursors = self._schedule_cursors()
+            if cursors.get(name) != seen:
+                return False
+            cursors[name] = until
+            staging = self.root / f".schedules.json.{os.getpid()}"
+            try:
+                staging.write_text(json.dumps(cursors))
+                os.replace(staging, self.root / "schedules.json")
+            except OSError as exc:
+                raise StoreError(
+                    f"cannot write {self.root / 'schedules.json'}: {exc.strerror}. Free space or"
+                    " fix the permissions of the store."
+                ) from exc
+        return True
+
+    def _schedule_cursors(self) -> dict[str, float]:
+        path = self.root / "schedules.json"
+        try:
+            return json.loads(path.read_text())
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            raise StoreError(
+                f"cannot read {path}: {exc}. Fix its permissions, or delete it: the schedules"
+                " then fire from now on, without catching up."
+            ) from exc
+
     # ----- upkeep -------------------------------------------------------------------------------
 
     def stopped(self, run: Run, entries: int = 0) -> None:
@@ -700,9 +738,10 @@ class _Watcher(Waiter):
 
 def _run_of(row: tuple) -> Run:
     """A run from a row of the runs table (its ``folded`` count is the store's own)."""
-    values = list(row[:-1])
+    values = list(row[:-2])
     values[3] = json.loads(values[3])
-    return Run(*values)
+    trigger = row[-1]
+    return Run(*values, trigger=json.loads(trigger) if trigger is not None else None)
 
 
 def _row_of(run: Run, folded: int) -> tuple:
@@ -721,6 +760,7 @@ def _row_of(run: Run, folded: int) -> tuple:
         run.created_at,
         run.updated_at,
         folded,
+        json.dumps(run.trigger) if run.trigger is not None else None,
     )
 
 

@@ -40,7 +40,7 @@ from durable_python.model import FINAL, JOURNAL_FORMAT, Entry, Event, QueueLimit
 from . import leases
 from .base import CANCEL_SIGNAL, Claim, JournalWriter, Store, Waiter, event_fields, wrong_format
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DEFAULT_SCHEMA = "durable_python"
 RECONNECT_FOR = float(os.environ.get("DURABLE_PYTHON_RECONNECT_FOR", "600"))
 NOW = "extract(epoch FROM clock_timestamp())::float8"  # the server's clock: one for the fleet
@@ -95,7 +95,9 @@ CREATE TABLE events (
 );
 INSERT INTO meta VALUES (1, {JOURNAL_FORMAT});
 """
-MIGRATIONS = [_VERSION_1]  # MIGRATIONS[n] takes a schema from version n to n + 1
+# Version 2: how far each schedule of ``durable-python serve`` has fired.
+_VERSION_2 = "CREATE TABLE schedules (name TEXT PRIMARY KEY, fired_until DOUBLE PRECISION NOT NULL)"
+MIGRATIONS = [_VERSION_1, _VERSION_2]  # MIGRATIONS[n] takes a schema from version n to n + 1
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 # One statement, so one round trip: the lease is checked (and held until the implicit
@@ -857,6 +859,31 @@ class PostgresStore(Store):
                 "SELECT pg_notify(%s, %s)", (self._due_channel, run_id)
             ).fetchone()
         )
+
+    # ----- schedules ----------------------------------------------------------------------------
+
+    def schedule_cursor(self, name: str) -> float | None:
+        row = self._transact(
+            lambda cursor: cursor.execute(
+                "SELECT fired_until FROM schedules WHERE name = %s", (name,)
+            ).fetchone()
+        )
+        return row[0] if row is not None else None
+
+    def advance_schedule(self, name: str, seen: float | None, until: float) -> bool:
+        def work(cursor: Any) -> bool:
+            if seen is None:
+                moved = cursor.execute(
+                    "INSERT INTO schedules VALUES (%s, %s) ON CONFLICT DO NOTHING", (name, until)
+                )
+            else:
+                moved = cursor.execute(
+                    "UPDATE schedules SET fired_until = %s WHERE name = %s AND fired_until = %s",
+                    (until, name, seen),
+                )
+            return moved.rowcount == 1
+
+        return self._transact(work)
 
     # ----- upkeep -------------------------------------------------------------------------------
 

@@ -265,6 +265,26 @@ def test_compacted_runs_stay_readable_and_resumable(store: Store, kind: Kind) ->
     assert [(e.seq, e.attempt) for e in store.journal(failed)] == [(0, 0), (0, 1)]
 
 
+def test_what_started_a_run_is_kept_through_compaction(store: Store) -> None:
+    trigger = {"kind": "webhook", "body": {"pull_request": {"number": 42}}, "query": {}}
+    _stopped(store, _run("hook01", trigger=trigger), [_record(0)], RunStatus.FAILED)
+    assert store.read("hook01").trigger == trigger
+    store.compact()
+    assert store.read("hook01").trigger == trigger
+    assert {r.run_id: r.trigger for r in store.runs()} == {"hook01": trigger}
+
+
+def test_a_schedule_cursor_moves_only_from_where_the_mover_saw_it(store: Store) -> None:
+    assert store.schedule_cursor("nightly") is None
+    assert store.advance_schedule("nightly", None, 100.0)
+    assert not store.advance_schedule("nightly", None, 150.0)  # another server set it first
+    assert store.schedule_cursor("nightly") == 100.0
+    assert store.advance_schedule("nightly", 100.0, 200.0)
+    assert not store.advance_schedule("nightly", 100.0, 300.0)  # moved since it was read
+    assert store.schedule_cursor("nightly") == 200.0
+    assert store.schedule_cursor("hourly") is None  # each schedule has its own
+
+
 def test_deleted_runs_are_gone_unless_a_process_has_them(store: Store) -> None:
     _stopped(store, _run("done01"), [_record(0)], RunStatus.COMPLETED)
     _stopped(store, _run("done02"), [_record(0)], RunStatus.COMPLETED)
