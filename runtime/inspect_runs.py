@@ -35,28 +35,32 @@ def _script(run: Run) -> str:
     return " ".join([shown, *run.argv[1:]])
 
 
+def run_record(store: Store, run: Run, entries: int) -> dict[str, Any]:
+    """A run as ``runs --json`` and the server show it."""
+    return {
+        "run_id": run.run_id,
+        "script": run.script,
+        "argv": list(run.argv),
+        "status": _status(store, run),
+        "exit_code": run.exit_code,
+        "error": run.error,
+        "started": run.created_at,
+        "updated": run.updated_at,
+        "entries": entries,
+        "last_activity": store.last_activity(run),
+        "pid": run.pid,
+        "wake_at": run.wake_at,  # a suspended run's timer (waiting.py)
+        "waiting_for": run.waiting_for,
+        "queue": run.queue,
+        "note": run.note,  # why workers left it (an enqueued run)
+        "trigger": run.trigger,  # what started it, under serve
+    }
+
+
 def list_runs(store: Store, as_json: bool) -> int:
     runs = store.runs()
     counts = store.entry_counts() if runs else {}
-    rows = []
-    for run in runs:
-        rows.append(
-            {
-                "run_id": run.run_id,
-                "script": run.script,
-                "argv": list(run.argv),
-                "status": _status(store, run),
-                "exit_code": run.exit_code,
-                "started": run.created_at,
-                "entries": counts.get(run.run_id, 0),
-                "last_activity": store.last_activity(run),
-                "pid": run.pid,
-                "wake_at": run.wake_at,  # a suspended run's timer (waiting.py)
-                "waiting_for": run.waiting_for,
-                "queue": run.queue,
-                "note": run.note,  # why workers left it (an enqueued run)
-            }
-        )
+    rows = [run_record(store, run, counts.get(run.run_id, 0)) for run in runs]
     if as_json:
         for row in rows:
             print(json.dumps(row))
@@ -173,32 +177,40 @@ def _json_value(entry: Entry, value: Any) -> Any:
 _CALLS = frozenset({Policy.EFFECT, Policy.AWAITED, Policy.TIMER, Policy.EVENT, Policy.CANCEL})
 
 
-def show_run(store: Store, run_id: str, as_json: bool, calls_only: bool = False) -> int:
-    run = store.require(run_id)
+def entry_record(entry: Entry) -> dict[str, Any]:
+    """A journal entry as ``show --json`` and the server show it."""
+    value = _value(entry)
+    return {
+        "task": entry.task,
+        "seq": entry.seq,
+        "attempt": entry.attempt,
+        "policy": entry.policy,
+        "name": entry.name,
+        "site": entry.site,
+        "outcome": entry.outcome,
+        "started": entry.started,
+        "ended": entry.ended,
+        "error": _error_text(entry, value),
+        "value": _json_value(entry, value),
+        "summary": _summary(entry, value, cut=False),
+    }
+
+
+def journal_view(store: Store, run: Run, calls_only: bool = False) -> list[Entry]:
+    """The entries ``show`` lists: every attempt; with ``calls_only``, what the script did to
+    the world and waited for, and every call that failed."""
     entries = store.entries(run, attempts=True)
     if calls_only:
         entries = [e for e in entries if e.policy in _CALLS or e.outcome != Outcome.OK]
+    return entries
+
+
+def show_run(store: Store, run_id: str, as_json: bool, calls_only: bool = False) -> int:
+    run = store.require(run_id)
+    entries = journal_view(store, run, calls_only)
     if as_json:
         for entry in entries:
-            value = _value(entry)
-            print(
-                json.dumps(
-                    {
-                        "task": entry.task,
-                        "seq": entry.seq,
-                        "attempt": entry.attempt,
-                        "policy": entry.policy,
-                        "name": entry.name,
-                        "site": entry.site,
-                        "outcome": entry.outcome,
-                        "started": entry.started,
-                        "ended": entry.ended,
-                        "error": _error_text(entry, value),
-                        "value": _json_value(entry, value),
-                        "summary": _summary(entry, value, cut=False),
-                    }
-                )
-            )
+            print(json.dumps(entry_record(entry)))
         return 0
     print(f"run {run.run_id}  {_status(store, run)}  {_script(run)}")
     print(f"started {_when(run.created_at)}  cwd {run.cwd}  {len(entries)} entries")

@@ -27,10 +27,10 @@ from types import FrameType
 from typing import Any
 
 from . import clock, context, progress, recording
-from .errors import EXIT_SUSPENDED, Cancelled, UsageError
+from .errors import EXIT_CANCELLED, EXIT_SUSPENDED, Cancelled, UsageError
 from .model import Policy, Run, RunStatus
 from .stores import configured_store
-from .stores.base import CANCEL_SIGNAL, Store
+from .stores.base import CANCEL_SIGNAL, CLAIM_WAIT, Claim, Store
 
 DEFAULT_SUSPEND_AFTER = 60.0
 SHORT_SLEEP = 1.0  # shorter sleeps just sleep; a cancel is noticed when they end
@@ -98,6 +98,43 @@ def send_event(
         raise UsageError(f"run {run.run_id} is already {run.status}: event {name!r} not delivered")
     event_id, new = store.send_event(run.run_id, name, payload, event_id)
     return event_id, new, run
+
+
+def cancel(
+    store: Store, run: Run, compensate: Callable[[Run, Claim], None] | None = None
+) -> tuple[str, Run]:
+    """Cancel ``run``; return what happened and its row. ``"requested"``: a process executes
+    it, and ``Cancelled`` is raised at its next recorded call; ``"cancelled"``: it had no
+    process, and is marked cancelled without running anything (or, given ``compensate``, that
+    is called with the claim to resume it so ``Cancelled`` is raised in it); ``"final"``: it had
+    ended already (``run.status`` says how)."""
+    if run.is_final:
+        return "final", run
+    store.request_cancel(run.run_id)  # a live process is told at once
+    claim = store.claim(run.run_id, wait=CLAIM_WAIT)
+    if claim is None:
+        return "requested", run
+    fresh = store.read(run.run_id)
+    if fresh is None or fresh.is_final:
+        claim.release()
+        store.clear_cancel(run.run_id)
+        return "final", fresh or run
+    if compensate is not None:
+        compensate(fresh, claim)
+    fresh = dataclasses.replace(
+        fresh,
+        status=RunStatus.CANCELLED,
+        exit_code=EXIT_CANCELLED,
+        error="cancelled",
+        wake_at=None,
+        waiting_for=None,
+        pid=None,
+    )
+    store.save(fresh)
+    store.clear_cancel(run.run_id)
+    claim.release()
+    store.stopped(fresh)
+    return "cancelled", fresh
 
 
 # ----- the run's side ----------------------------------------------------------------------------

@@ -6,7 +6,6 @@ import argparse
 import sys
 import textwrap
 import time
-from dataclasses import replace
 
 from durable_python.errors import EXIT_USAGE
 
@@ -47,50 +46,31 @@ def _say(message: str) -> None:
 
 def execute(args: argparse.Namespace) -> int:
     from durable_python import worker
-    from durable_python.errors import EXIT_CANCELLED
-    from durable_python.model import FINAL, RunStatus
+    from durable_python.model import RunStatus
     from durable_python.stores import configured_store
-    from durable_python.stores.base import CLAIM_WAIT
+    from durable_python.waiting import cancel
 
     store = configured_store(args.store)
     run = store.require(args.run_id)
     if run.status == RunStatus.CANCELLED:
         _say(f"run {run.run_id} is already cancelled")
         return 0
-    if run.status in FINAL:
+    if run.is_final:
         _say(f"run {run.run_id} already {run.status}; it cannot be cancelled")
         return EXIT_USAGE
-    store.request_cancel(run.run_id)  # a live process is told at once
-    claim = store.claim(run.run_id, wait=CLAIM_WAIT)
-    if claim is None:  # a process executes it
-        _say(f"cancelling run {run.run_id}: Cancelled is raised at its next recorded call")
-        if not args.wait:
-            return 0
-        while store.is_live(run.run_id):
-            time.sleep(0.05)
-        final = store.find(run.run_id)
-        _say(f"run {run.run_id} stopped: {final.status if final else 'gone'}")
-        return 0
-    fresh = store.read(run.run_id)
-    if fresh is None or fresh.status in FINAL:
-        claim.release()
-        store.clear_cancel(run.run_id)
-        _say(f"run {run.run_id} has just finished; nothing to cancel")
-        return 0
-    if args.compensate:
-        worker.exec_run(store, fresh, claim)
-    fresh = replace(
-        fresh,
-        status=RunStatus.CANCELLED,
-        exit_code=EXIT_CANCELLED,
-        error="cancelled",
-        wake_at=None,
-        waiting_for=None,
-        pid=None,
+    compensate = (
+        (lambda fresh, claim: worker.exec_run(store, fresh, claim)) if args.compensate else None
     )
-    store.save(fresh)
-    store.clear_cancel(run.run_id)
-    claim.release()
-    store.stopped(fresh)
-    _say(f"run {run.run_id} cancelled (it had no process: nothing ran)")
+    outcome, run = cancel(store, run, compensate)
+    if outcome == "final":
+        _say(f"run {run.run_id} has just finished; nothing to cancel")
+    elif outcome == "cancelled":
+        _say(f"run {run.run_id} cancelled (it had no process: nothing ran)")
+    else:
+        _say(f"cancelling run {run.run_id}: Cancelled is raised at its next recorded call")
+        if args.wait:
+            while store.is_live(run.run_id):
+                time.sleep(0.05)
+            final = store.find(run.run_id)
+            _say(f"run {run.run_id} stopped: {final.status if final else 'gone'}")
     return 0
