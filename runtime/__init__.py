@@ -11,6 +11,7 @@ _HOME = {
     "pure": "api",
     "resource": "api",
     "run_id": "api",
+    "trigger": "api",
     "Cancelled": "errors",
     "DurablePythonError": "errors",
     "NondeterminismError": "errors",
@@ -50,5 +51,6 @@ __all__ = [
     "RetryPolicy",
     "run_id",
     "send",
+    "trigger",
     "wait_for_event",
 ]

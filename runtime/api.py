@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import sys
 from collections.abc import Callable
@@ -56,6 +57,18 @@ def run_id() -> str:
     if run is None:
         raise RuntimeError("durable_python.run_id() needs a run: use durable-python run")
     return run.run_id
+
+
+def trigger() -> dict[str, Any] | None:
+    """What started this run under ``durable-python serve`` (the same on every resume), or
+    ``None`` for a run started from a command line. A webhook's is ``{"kind": "webhook",
+    "path", "method", "headers", "query", "body"}`` (headers in lower case, the body as JSON
+    when it is JSON, else text); a schedule's ``{"kind": "schedule", "schedule", "fire_time",
+    ...}``; a file's ``{"kind": "file", "path", "sha256", ...}``; the API's ``{"kind": "api"}``."""
+    run = context.active()
+    if run is None:
+        raise RuntimeError("durable_python.trigger() needs a run: use durable-python run")
+    return copy.deepcopy(run.run.trigger)
 
 
 def pure(*targets: Any) -> Any:

@@ -12,8 +12,14 @@
     store = ".durable"                        # where runs are kept (a directory, or a URL)
     sync = true                               # fdatasync each commit (power-loss durability)
 
+    token = "..."                             # serve: every HTTP request needs this bearer
+
     [tool.durable-python.queues]              # limits of enqueued runs, across all workers
     emails = { concurrency = 2, limit = 10, period = 60 }   # 2 at once, 10 started a minute
+
+    [tool.durable-python.webhooks]            # serve: triggers (serve/webhooks.py,
+    [tool.durable-python.schedules]           # serve/schedules.py, serve/file_triggers.py
+    [tool.durable-python.watch]               # check their own tables)
 """
 
 from __future__ import annotations
@@ -45,6 +51,9 @@ class Config:
     retry: dict[str, Any] | None = None  # [tool.durable-python.retry] (retries.default_policy)
     idempotency_keys: bool = False
     queues: dict[str, QueueLimits] = field(default_factory=dict)
+    token: str | None = None  # serve: the bearer token every request needs
+    # serve's triggers, as written: "webhooks", "schedules", "watch" (each checked by its module)
+    triggers: dict[str, Any] = field(default_factory=dict)
 
 
 def _find_pyproject(start: Path) -> Path | None:
@@ -85,10 +94,19 @@ def load(script_dir: Path, store: str | None = None, sync: bool | None = None) -
             config.idempotency_keys = bool(table["idempotency_keys"])
         for name, limits in table.get("queues", {}).items():
             config.queues[name] = _queue_limits(pyproject, name, limits)
+        if "token" in table:
+            config.token = str(table["token"])
+        for kind in ("webhooks", "schedules", "watch"):
+            if kind in table:
+                if not isinstance(table[kind], dict):
+                    raise UsageError(f"{pyproject}: [tool.durable-python.{kind}] must be a table")
+                config.triggers[kind] = table[kind]
     if os.environ.get("DURABLE_PYTHON_STORE"):
         config.store = _location(os.environ["DURABLE_PYTHON_STORE"])
     if os.environ.get("DURABLE_PYTHON_SYNC"):
         config.sync = _truthy(os.environ["DURABLE_PYTHON_SYNC"])
+    if os.environ.get("DURABLE_PYTHON_TOKEN"):
+        config.token = os.environ["DURABLE_PYTHON_TOKEN"]
     if os.environ.get("DURABLE_PYTHON_IDEMPOTENCY_KEYS"):
         config.idempotency_keys = _truthy(os.environ["DURABLE_PYTHON_IDEMPOTENCY_KEYS"])
     if store is not None:

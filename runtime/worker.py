@@ -214,10 +214,15 @@ class Worker:
         self.stopping = threading.Event()
 
     def serve(self) -> int:
-        store = self.store
-        store.ensure()
+        """Work until SIGTERM or Ctrl-C (``durable-python worker``)."""
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self._stop)
+        return self.work()
+
+    def work(self) -> int:
+        """Work until ``stopping`` is set (from a signal, or by the server it is part of)."""
+        store = self.store
+        store.ensure()
         say(f"worker watching {store.location} (process {os.getpid()})")
         with store.watch_due() as watcher:
             while not self.stopping.is_set():

@@ -20,6 +20,8 @@ COMMANDS = [
     "resume",
     "cancel",
     "worker",
+    "serve",
+    "schedules",
     "prune",
     "replay",
     "watch",
