@@ -54,6 +54,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="execute at most N runs at a time (default 16)",
     )
     parser.add_argument(
+        "--suspend-after",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="a run's sleep or wait longer than this ends its process until it is due; the"
+        " worker resumes it then (default 30)",
+    )
+    parser.add_argument(
         "--poll",
         type=float,
         default=2.0,
@@ -82,5 +90,6 @@ def execute(args: argparse.Namespace) -> int:
         token=args.token or settings.token,
         concurrency=max(1, args.concurrency),
         poll=max(0.05, args.poll),
+        suspend_after=max(0.0, args.suspend_after),
     )
     return server.serve(settings, open_store(settings.store), scripts, options)

@@ -26,7 +26,7 @@ from durable_python.model import Policy, Run
 from durable_python.stores.base import Store
 
 from . import webhooks
-from .starting import Scripts, StartRefused, start_run
+from .starting import Start, StartRefused
 
 MAX_BODY = 10 * 1024 * 1024  # bytes of a webhook or event body
 OUTPUT_TAIL = 40  # lines of output a run's view carries
@@ -37,7 +37,7 @@ class Settings:
     """What the API serves from."""
 
     store: Store
-    scripts: Scripts
+    start: Start  # starting.start_run with its store, scripts and suspension bound
     token: str | None = None
     webhooks: tuple[webhooks.Webhook, ...] = ()
 
@@ -180,8 +180,8 @@ def create_app(settings: Settings) -> FastAPI:
         dependencies=auth,
     )
     def post_run(start: StartRun, response: Response) -> dict[str, Any]:
-        run, created = start_run(
-            store, settings.scripts, start.script, start.args, start.run_id, {"kind": "api"}
+        run, created = settings.start(
+            script=start.script, args=start.args, run_id=start.run_id, trigger={"kind": "api"}
         )
         response.headers["Location"] = f"/runs/{run.run_id}"
         return {**view(run, 0 if created else None), "created": created}
@@ -317,8 +317,8 @@ def _add_webhook(app: FastAPI, settings: Settings, hook: webhooks.Webhook) -> No
         if rule.event is not None:
             return _send_webhook_event(settings.store, rule.event, run_id, incoming, body)
         args = [webhooks.render(arg, incoming) for arg in rule.args]
-        run, created = start_run(
-            settings.store, settings.scripts, rule.script, args, run_id, incoming, rule.queue
+        run, created = settings.start(
+            script=rule.script, args=args, run_id=run_id, trigger=incoming, queue=rule.queue
         )
         return JSONResponse(
             {"run_id": run.run_id, "created": created},

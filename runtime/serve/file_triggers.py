@@ -21,22 +21,18 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from durable_python.errors import DurablePythonError, UsageError
-from durable_python.model import Run
 
-from .starting import DEFAULT_QUEUE, StartRefused
+from .starting import DEFAULT_QUEUE, Start, StartRefused
 
 _KEYS = {"directory", "glob", "script", "args", "settle", "queue"}
 EXAMPLE = 'invoices = { directory = "inbox", glob = "*.csv", script = "jobs/import_invoice.py" }'
 RESCAN = 1.0  # seconds between rescans while some file is settling
 SAFETY_RESCAN = 30.0
-
-Start = Callable[..., tuple[Run, bool]]  # starting.start_run with its store and scripts bound
 
 
 @dataclass(frozen=True)

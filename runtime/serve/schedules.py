@@ -18,7 +18,7 @@ import itertools
 import math
 import re
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,8 +28,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from cronsim import CronSim, CronSimError
 
 from durable_python.errors import UsageError
-from durable_python.model import QueueLimits, Run, RunStatus
-from durable_python.serve.starting import DEFAULT_QUEUE, StartRefused
+from durable_python.model import QueueLimits, RunStatus
+from durable_python.serve.starting import DEFAULT_QUEUE, Start, StartRefused
 from durable_python.stores.base import Store
 
 GRACE = 60.0  # seconds after its time a fire is still on time (what catch_up = "none" starts)
@@ -44,8 +44,6 @@ _EXAMPLE = (
     '{ cron = "0 2 * * *", timezone = "Europe/Riga", script = "jobs/report.py",'
     ' args = ["--full"], overlap = "skip", catch_up = "last" }'
 )
-
-Start = Callable[..., tuple[Run, bool]]  # start_run without its store and scripts
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -36,6 +36,7 @@ class Options:
     token: str | None
     concurrency: int
     poll: float
+    suspend_after: float  # a wait longer than this ends a run's process until it is due
 
 
 def is_loopback(host: str) -> bool:
@@ -62,11 +63,11 @@ def serve(settings: Config, store: Store, scripts: Scripts, options: Options) ->
     timetable = schedules.parse(triggers.get("schedules", {}), settings.source)
     watches = file_triggers.parse(triggers.get("watch", {}), settings.source)
     store.ensure()
-    start = functools.partial(start_run, store, scripts)
+    start = functools.partial(start_run, store, scripts, suspend_after=options.suspend_after)
     queues = {**schedules.queue_limits(timetable), **settings.queues}  # the user's win
     worker = Worker(store, options.concurrency, options.poll, queues)
     stopping = worker.stopping
-    app = api.create_app(api.Settings(store, scripts, options.token, tuple(hooks)))
+    app = api.create_app(api.Settings(store, start, options.token, tuple(hooks)))
     server = uvicorn.Server(
         uvicorn.Config(
             app,

@@ -13,7 +13,7 @@ import hashlib
 import os
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ DEFAULT_QUEUE = "default"
 # Runs the server starts end their process during a wait longer than this (seconds): a worker
 # resumes them when it is due, so a week of daily reminders holds no process.
 DEFAULT_SUSPEND_AFTER = 30.0
+Start = Callable[..., tuple[Run, bool]]  # ``start_run`` with its store and scripts bound
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}")
 
 
