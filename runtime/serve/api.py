@@ -242,7 +242,7 @@ def create_app(settings: Settings) -> FastAPI:
         "/runs/{run_id}/events/{name}",
         status_code=202,
         response_model=EventSent,
-        responses=_problems(401, 404, 409, 413, 422),
+        responses=_problems(401, 404, 409, 413, 415, 422),
         summary="Send an event (the body is its JSON payload); Idempotency-Key deduplicates",
         dependencies=auth,
         openapi_extra={
@@ -251,6 +251,9 @@ def create_app(settings: Settings) -> FastAPI:
     )
     async def post_event(run_id: str, name: str, request: Request) -> dict[str, Any]:
         body = await _body(request)
+        if body.strip() and "json" not in request.headers.get("content-type", ""):
+            # A browser can send any page's form to localhost, but not as JSON without asking.
+            raise StartRefused(415, "send the payload as Content-Type: application/json")
         try:
             payload = json.loads(body) if body.strip() else None
         except ValueError as exc:

@@ -95,8 +95,11 @@ def test_events_reach_a_waiting_run_once_and_cancel_stops_one(sandbox: ServeSand
     late = server.post("/runs/approve-1/events/approval", json={"by": "bob"})
     assert late.status_code == 409
     assert server.post("/runs/nope/events/approval", json={}).status_code == 404
-    not_json = server.post("/runs/approve-2/events/approval", content=b"{nope")
+    json_type = {"Content-Type": "application/json"}
+    not_json = server.post("/runs/approve-2/events/approval", content=b"{nope", headers=json_type)
     assert not_json.status_code == 422
+    as_form = server.post("/runs/approve-2/events/approval", content=b'{"by": "x"}')
+    assert as_form.status_code == 415  # what a web page could send to localhost unasked
 
     cancel = server.post("/runs/approve-2/cancel")
     assert cancel.status_code == 202
