@@ -37,8 +37,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8080, help="port (default 8080)")
     parser.add_argument(
         "--token",
-        help="every request needs Authorization: Bearer TOKEN (default: token in"
-        " [tool.durable-python], or DURABLE_PYTHON_TOKEN); required off loopback",
+        help="every request needs Authorization: Bearer TOKEN (default: DURABLE_PYTHON_TOKEN,"
+        " which ps does not show, or token in [tool.durable-python]); required off loopback",
     )
     parser.add_argument(
         "--scripts",
