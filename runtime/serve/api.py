@@ -163,6 +163,8 @@ def create_app(settings: Settings) -> FastAPI:
         journal, so without its output."""
         journal = store.journal(run) if entries is None else []
         record = inspect_runs.run_record(store, run, len(journal) if entries is None else entries)
+        if record["status"] in ("queued", "new", "running", "crashed"):
+            record["exit_code"] = None  # the code of an earlier process (a suspension's 75)
         record["args"] = record.pop("argv")[1:]
         record["script"] = run.argv[0] if run.argv else run.script
         lines = "".join(

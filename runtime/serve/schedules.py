@@ -1,8 +1,13 @@
 """Schedules of ``durable-python serve``: cron expressions that start runs.
 
     [tool.durable-python.schedules]
-    nightly = { cron = "0 2 * * *", timezone = "Europe/Riga", script = "jobs/report.py",
-                args = ["--full"], overlap = "skip", catch_up = "last" }
+    [tool.durable-python.schedules.nightly]
+    cron = "0 2 * * *"
+    timezone = "Europe/Riga"
+    script = "jobs/report.py"
+    args = ["--full"]
+    overlap = "skip"
+    catch_up = "last"
 
 Fire times come from cronsim in the schedule's time zone, so daylight saving time behaves as
 cron does: a fixed-time job in the hour that is skipped fires when the clock resumes, one in the

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import os
+import signal
 import sys
 import threading
 from collections.abc import Callable
@@ -111,8 +112,12 @@ def serve(settings: Config, store: Store, scripts: Scripts, options: Options) ->
         f" {scripts.root}, {len(hooks)} webhook(s), {len(timetable)} schedule(s),"
         f" {len(watches)} watch(es); stop with Ctrl-C"
     )
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        # uvicorn handles them while it serves, then restores these and raises the signal it
+        # caught again: here that only stops the threads, which are joined below.
+        signal.signal(signum, lambda signum, frame: stopping.set())
     try:
-        server.run()  # handles SIGINT and SIGTERM: sets should_exit
+        server.run()
     finally:
         stopping.set()
         for thread in threads:

@@ -1,13 +1,17 @@
 """Webhooks: ``[tool.durable-python.webhooks]`` maps a URL path to runs it starts or events it
 sends.
 
-    [tool.durable-python.webhooks]
-    "/github" = [
-        { when = { "body.action" = "opened" }, script = "jobs/pr_reminder.py",
-          run_id = "pr-{body.pull_request.number}", secret_env = "GITHUB_WEBHOOK_SECRET" },
-        { when = { "body.action" = "closed" }, event = "closed",
-          run_id = "pr-{body.pull_request.number}", secret_env = "GITHUB_WEBHOOK_SECRET" },
-    ]
+    [[tool.durable-python.webhooks."/github"]]
+    when = { "body.action" = "opened" }
+    script = "jobs/pr_reminder.py"
+    run_id = "pr-{body.pull_request.number}"
+    secret_env = "GITHUB_WEBHOOK_SECRET"
+
+    [[tool.durable-python.webhooks."/github"]]
+    when = { "body.action" = "closed" }
+    event = "closed"
+    run_id = "pr-{body.pull_request.number}"
+    secret_env = "GITHUB_WEBHOOK_SECRET"
 
 A path holds one rule or a list; the first rule whose ``when`` matches the request decides. A
 rule with ``script`` starts a run under the id its ``run_id`` template gives (a redelivered

@@ -68,6 +68,8 @@ def test_the_same_run_id_twice_starts_one_run(sandbox: ServeSandbox, witness: Wi
     assert {e["policy"] for e in calls} <= {"effect", "awaited", "timer", "event", "cancel"}
     assert server.get("/runs/nope").status_code == 404
     assert server.get("/runs/nope/journal").status_code == 404
+    assert server.stop() == 0  # SIGTERM: a clean stop
+    assert "worker stopped" in server.process.err
 
 
 def test_events_reach_a_waiting_run_once_and_cancel_stops_one(sandbox: ServeSandbox) -> None:
