@@ -14,7 +14,8 @@ from .model import Entry, Outcome, Policy, Run, RunStatus
 from .stores.base import Store
 
 
-def _status(store: Store, run: Run) -> str:
+def status_of(store: Store, run: Run) -> str:
+    """The status a person sees: an enqueued run is `queued`, one whose process died `crashed`."""
     if run.in_queue:
         return "queued"
     if run.status in (RunStatus.RUNNING, RunStatus.NEW) and not store.is_live(run.run_id):
@@ -41,7 +42,7 @@ def run_record(store: Store, run: Run, entries: int) -> dict[str, Any]:
         "run_id": run.run_id,
         "script": run.script,
         "argv": list(run.argv),
-        "status": _status(store, run),
+        "status": status_of(store, run),
         "exit_code": run.exit_code,
         "error": run.error,
         "started": run.created_at,
@@ -212,7 +213,7 @@ def show_run(store: Store, run_id: str, as_json: bool, calls_only: bool = False)
         for entry in entries:
             print(json.dumps(entry_record(entry)))
         return 0
-    print(f"run {run.run_id}  {_status(store, run)}  {_script(run)}")
+    print(f"run {run.run_id}  {status_of(store, run)}  {_script(run)}")
     print(f"started {_when(run.created_at)}  cwd {run.cwd}  {len(entries)} entries")
     for entry in entries:
         offset = entry.started - run.created_at

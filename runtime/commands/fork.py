@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import shlex
 import sys
-
-from durable_python.errors import UsageError
 
 from . import add_store_option
 
@@ -38,75 +35,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _cut(at: str) -> tuple[str, int]:
-    task, _, seq = at.rpartition("/")
-    try:
-        number = int(seq)
-    except ValueError:
-        number = -1
-    if number < 0:
-        raise UsageError(f"--at wants a journal position like 12 or main/12, not {at!r}")
-    return task or "main", number
-
-
 def execute(args: argparse.Namespace) -> int:
     from durable_python import child
-    from durable_python.model import Run, RunStatus
+    from durable_python.forking import cut_of, fork
     from durable_python.session import say
     from durable_python.stores import configured_store
 
     store = configured_store(args.store)
     source = store.require(args.run_id)
-    task, seq = _cut(args.at)
-    entries = store.entries(source)
-    in_task = [e for e in entries if e.task == task]
-    if not in_task and seq > 0:
-        tasks = sorted({e.task for e in entries}) or ["main"]
-        raise UsageError(f"run {source.run_id} has no task {task!r}; its tasks: {', '.join(tasks)}")
-    end = max((e.seq for e in in_task), default=-1) + 1
-    if seq > end:
-        raise UsageError(
-            f"run {source.run_id} has {end} entries in {task} (main/0 to main/{end - 1}); --at"
-            f" takes 0 to {end}. See them with: durable-python show {source.run_id}"
-        )
-    kept_in_task = [e for e in in_task if e.seq < seq]
-    if kept_in_task:
-        cut_time = max(e.ended for e in kept_in_task)
-    else:
-        at_cut = [e.started for e in in_task if e.seq >= seq]
-        cut_time = min(at_cut) if task != "main" and at_cut else float("-inf")
-    kept = [
-        e
-        for e in entries
-        if (e.task == task and e.seq < seq) or (e.task != task and e.ended <= cut_time)
-    ]
-    fork = Run(
-        run_id=secrets.token_hex(6),
-        script=source.script,
-        source_hash=source.source_hash,
-        argv=source.argv,
-        cwd=source.cwd,
-        hash_seed=source.hash_seed,
-        random_seed=source.random_seed,
-        status=RunStatus.RUNNING,  # unfinished, with no process: the next start resumes it
-    )
-    store.ensure()
-    claim = store.create(fork)  # held until its journal is written: no fold moves it half made
-    try:
-        if kept:
-            writer = store.writer(claim, sync=True)
-            try:
-                writer.append([tuple(e) for e in kept])
-            finally:
-                writer.close()
-    finally:
-        claim.release()
+    forked, kept, total = fork(store, source, args.at)
     cwd = source.cwd if os.path.isdir(source.cwd) else os.getcwd()
     script = source.argv[0] if os.path.isfile(os.path.join(cwd, source.argv[0])) else source.script
-    command = child.command("run", "--run-id", fork.run_id, script, *source.argv[1:])
+    command = child.command("run", "--run-id", forked.run_id, script, *source.argv[1:])
+    task, seq = cut_of(args.at)
     say(
-        f"forked run {source.run_id} at {task}/{seq} as run {fork.run_id}"
-        f" ({len(kept)} of {len(entries)} entries kept)"
+        f"forked run {source.run_id} at {task}/{seq} as run {forked.run_id} ({kept} of {total} entries kept)"
     )
     if args.no_run:
         shown = ["durable-python", "run", "--store", store.location, *command[4:]]

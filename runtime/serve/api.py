@@ -10,26 +10,44 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import hmac
+import itertools
 import json
+import os
+import subprocess
+import threading
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, Field
 
-from durable_python import inspect_runs, waiting
-from durable_python.errors import DurablePythonError
+from durable_python import child, forking, inspect_runs, waiting, worker
+from durable_python.errors import DurablePythonError, UsageError
 from durable_python.model import Policy, Run
-from durable_python.stores.base import Store
+from durable_python.stores.base import CLAIM_WAIT, Store
 
 from . import webhooks
+from .schemas import (
+    CancelOutcome,
+    EventSent,
+    Fork,
+    JournalEntry,
+    Problem,
+    ReplayVerdict,
+    RunPage,
+    RunView,
+    Source,
+    Started,
+    StartRun,
+)
 from .starting import Start, StartRefused
 
 MAX_BODY = 10 * 1024 * 1024  # bytes of a webhook or event body
 OUTPUT_TAIL = 40  # lines of output a run's view carries
+REPLAY_TIMEOUT = 120  # seconds, as ``durable-python replay`` allows by default
 
 
 @dataclass(frozen=True)
@@ -40,77 +58,6 @@ class Settings:
     start: Start  # starting.start_run with its store, scripts and suspension bound
     token: str | None = None
     webhooks: tuple[webhooks.Webhook, ...] = ()
-
-
-# ----- what the API answers (the OpenAPI document's schemas) -------------------------------------
-
-
-class StartRun(BaseModel):
-    script: str = Field(description="path of the script, relative to the scripts directory")
-    args: list[str] = Field(default_factory=list, description="the script's arguments")
-    run_id: str | None = Field(
-        default=None, description="the run's id: starting the same id again starts nothing new"
-    )
-
-
-class RunView(BaseModel):
-    run_id: str
-    status: str = Field(description="queued, new, running, suspended, crashed, completed, ...")
-    script: str
-    args: list[str]
-    exit_code: int | None
-    error: str | None
-    started: float
-    updated: float
-    last_activity: float
-    entries: int
-    waiting_for: str | None = Field(description="the event a suspended run waits for")
-    wake_at: float | None = Field(description="when a suspended run's timer falls due")
-    queue: str | None
-    note: str | None = Field(description="why workers left an enqueued run")
-    trigger: dict[str, Any] | None
-    output_tail: list[str] = Field(description="its last lines of output")
-
-
-class Started(RunView):
-    created: bool = Field(description="false: a run with this id existed, nothing new started")
-
-
-class RunPage(BaseModel):
-    runs: list[RunView]
-    next_cursor: str | None = Field(description="pass as cursor for the next page")
-
-
-class JournalEntry(BaseModel):
-    task: str
-    seq: int
-    attempt: int
-    policy: str
-    name: str
-    site: str
-    outcome: str
-    started: float
-    ended: float
-    error: str | None
-    value: Any = Field(description="the recorded value where it is JSON, else null")
-    summary: str
-
-
-class EventSent(BaseModel):
-    run_id: str
-    event: str
-    event_id: str
-    new: bool = Field(description="false: an event with this id was sent before; kept once")
-
-
-class CancelOutcome(BaseModel):
-    run_id: str
-    outcome: str = Field(description="requested (a process runs it), cancelled, or final")
-    status: str
-
-
-class Problem(BaseModel):
-    detail: str
 
 
 def _problems(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -198,26 +145,35 @@ def create_app(settings: Settings) -> FastAPI:
     def get_runs(
         status: str | None = None,
         script: str | None = None,
+        q: Annotated[str | None, Query(description="text in the run's id or arguments")] = None,
+        since: Annotated[float | None, Query(description="started at or after (epoch s)")] = None,
+        until: Annotated[float | None, Query(description="started before (epoch s)")] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         cursor: str | None = None,
     ) -> dict[str, Any]:
         after = _decode_cursor(cursor) if cursor else None
-        runs = sorted(store.runs(), key=lambda r: (r.created_at, r.run_id), reverse=True)
-        counts = store.entry_counts() if runs else {}
-        page: list[dict[str, Any]] = []
-        for run in runs:
+        needle = q.lower() if q else None
+
+        def wanted(run: Run) -> bool:
+            """Cheap tests first: the status of a run few have costs a look at its process."""
             if after is not None and (run.created_at, run.run_id) >= after:
-                continue
+                return False
+            if since is not None and run.created_at < since:
+                return False
+            if until is not None and run.created_at >= until:
+                return False
             if script is not None and script not in (run.argv[0] if run.argv else run.script):
-                continue
-            record = view(run, counts.get(run.run_id, 0))
-            if status is not None and record["status"] != status:
-                continue
-            if len(page) == limit:
-                last = page[-1]
-                return {"runs": page, "next_cursor": _encode_cursor(last)}
-            page.append(record)
-        return {"runs": page, "next_cursor": None}
+                return False
+            if needle is not None and needle not in " ".join([run.run_id, *run.argv]).lower():
+                return False
+            return status is None or inspect_runs.status_of(store, run) == status
+
+        runs = sorted(store.runs(), key=lambda r: (r.created_at, r.run_id), reverse=True)
+        chosen = list(itertools.islice(filter(wanted, runs), limit + 1))
+        counts = store.entry_counts() if chosen else {}
+        page = [view(run, counts.get(run.run_id, 0)) for run in chosen[:limit]]
+        more = len(chosen) > limit
+        return {"runs": page, "next_cursor": _encode_cursor(page[-1]) if more else None}
 
     @app.get(
         "/runs/{run_id}",
@@ -281,6 +237,99 @@ def create_app(settings: Settings) -> FastAPI:
             raise StartRefused(409, f"run {run_id} already {run.status}: it cannot be cancelled")
         outcome, run = waiting.cancel(store, run)
         return {"run_id": run.run_id, "outcome": outcome, "status": run.status.value}
+
+    @app.get(
+        "/runs/{run_id}/source",
+        response_model=Source,
+        responses=_problems(401, 404),
+        summary="The run's script as it is now, with the lines its entries were recorded at",
+        dependencies=auth,
+    )
+    def get_source(run_id: str) -> dict[str, Any]:
+        run = existing(run_id)
+        try:
+            with open(run.script, encoding="utf-8", errors="replace") as f:
+                text = f.read()
+        except OSError as exc:
+            raise StartRefused(404, f"the script {run.script} cannot be read: {exc}") from None
+        lines: dict[int, list[str]] = {}
+        frontier = None
+        for entry in store.entries(run):
+            path, _, line = entry.site.rpartition(":")
+            if line.isdigit() and os.path.realpath(os.path.join(run.cwd, path)) == run.script:
+                lines.setdefault(int(line), []).append(f"{entry.task}/{entry.seq}")
+                if entry.task == "main":
+                    frontier = int(line)
+        changed = not run.executed(hashlib.sha256(text.encode()).hexdigest())
+        return {
+            "path": run.argv[0] if run.argv else run.script,
+            "text": text,
+            "lines": {str(n): entries for n, entries in sorted(lines.items())},
+            "frontier": frontier,
+            "changed": changed and bool(run.source_hash),
+        }
+
+    @app.post(
+        "/runs/{run_id}/resume",
+        status_code=202,
+        response_model=RunView,
+        responses=_problems(401, 404, 409),
+        summary="Resume a suspended, crashed or failed run now (a failed call is tried again)",
+        dependencies=auth,
+    )
+    def post_resume(run_id: str) -> dict[str, Any]:
+        run = existing(run_id)
+        if run.is_final or run.in_queue:
+            why = "queued: the queue starts it" if run.in_queue else f"already {run.status}"
+            raise StartRefused(409, f"run {run_id} is {why}; nothing to resume")
+        claim = store.claim(run.run_id, wait=CLAIM_WAIT)
+        if claim is None:
+            raise StartRefused(409, f"run {run_id} is running now; nothing to resume")
+        fresh = store.read(run.run_id) or run
+        if fresh.is_final:
+            claim.release()
+            raise StartRefused(409, f"run {run_id} has just finished; nothing to resume")
+        process = worker.spawn(store, fresh, claim)
+        threading.Thread(target=process.wait, daemon=True).start()  # reaped when it ends
+        return view(fresh)
+
+    @app.post(
+        "/runs/{run_id}/fork",
+        status_code=202,
+        response_model=RunView,
+        responses=_problems(401, 404, 422),
+        summary="A new run that replays this run's entries before `at`, then goes on live",
+        dependencies=auth,
+    )
+    def post_fork(run_id: str, fork: Fork) -> dict[str, Any]:
+        try:
+            forked, _, _ = forking.fork(store, existing(run_id), fork.at)
+        except UsageError as exc:
+            raise StartRefused(422, str(exc)) from None
+        store.notify_due(forked.run_id)  # unfinished with no process: the worker continues it
+        return view(forked)
+
+    @app.post(
+        "/runs/{run_id}/replay",
+        response_model=ReplayVerdict,
+        responses=_problems(401, 404),
+        summary="Replay the run's journal against the script as it is now, executing nothing",
+        dependencies=auth,
+    )
+    def post_replay(run_id: str) -> dict[str, Any]:
+        run = existing(run_id)
+        done = subprocess.run(
+            child.command("replay", "--json", run.run_id),
+            env=child.environment(store.address),
+            cwd=run.cwd if os.path.isdir(run.cwd) else None,
+            capture_output=True,
+            text=True,
+            timeout=REPLAY_TIMEOUT + 30,
+        )
+        lines = done.stdout.strip().splitlines()
+        if not lines:
+            raise StartRefused(500, f"replay gave no verdict: {done.stderr.strip()[-2000:]}")
+        return json.loads(lines[-1])
 
     for hook in settings.webhooks:
         _add_webhook(app, settings, hook)
