@@ -11,6 +11,7 @@
     retry = { max_attempts = 5, initial_interval = 1.0, exceptions = ["ConnectionError"] }
     store = ".durable"                        # where runs are kept (a directory, or a URL)
     sync = true                               # fdatasync each commit (power-loss durability)
+    otel = true                               # each run as an OpenTelemetry trace (tracing.py)
 
     token = "..."                             # serve: every HTTP request needs this bearer
 
@@ -50,6 +51,7 @@ class Config:
     source: Path | None = None
     retry: dict[str, Any] | None = None  # [tool.durable-python.retry] (retries.default_policy)
     idempotency_keys: bool = False
+    otel: bool = False  # export runs as traces (tracing.py; the exporter from the OTEL_* variables)
     queues: dict[str, QueueLimits] = field(default_factory=dict)
     token: str | None = None  # serve: the bearer token every request needs
     # serve's triggers, as written: "webhooks", "schedules", "watch" (each checked by its module)
@@ -92,6 +94,16 @@ def load(script_dir: Path, store: str | None = None, sync: bool | None = None) -
             config.retry = table["retry"]
         if "idempotency_keys" in table:
             config.idempotency_keys = bool(table["idempotency_keys"])
+        if "otel" in table:  # true, or a table whose only key is enabled
+            otel = table["otel"]
+            if isinstance(otel, dict) and set(otel) <= {"enabled"}:
+                otel = otel.get("enabled", True)
+            if not isinstance(otel, bool):
+                raise UsageError(
+                    f"{pyproject}: [tool.durable-python] otel must be true or false; the exporter"
+                    " is set by the OTEL_* variables, like OTEL_EXPORTER_OTLP_ENDPOINT"
+                )
+            config.otel = otel
         for name, limits in table.get("queues", {}).items():
             config.queues[name] = _queue_limits(pyproject, name, limits)
         if "token" in table:

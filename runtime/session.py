@@ -17,7 +17,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import config, context, hashseed, interpose, progress, retries, runner, waiting
+from . import config, context, hashseed, interpose, progress, retries, runner, tracing, waiting
 from .decider import Decider
 from .errors import Cancelled, DurablePythonError, StoreError, UsageError
 from .journal import Journal
@@ -211,6 +211,7 @@ def _stop(
             run.run, status=status, exit_code=exit_code, error=error, pid=None
         )
         store.save(run.run)
+        tracing.run_ended(run.settings, store, run.run)  # an ended run as a trace, if asked for
     except StoreError as exc:
         say(f"{exc}")  # the run stays unfinished: the same command resumes it
     finally:
