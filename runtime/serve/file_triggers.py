@@ -9,8 +9,9 @@ and a file written anew with other content is a new run. The script gets the fil
 argument (``args`` templates: ``{path}``, ``{name}``, ``{sha256}``) and everything in
 ``durable_python.trigger()``. The directory is scanned when the server starts (files that
 arrived while it was down) and on every change watchfiles reports. A file still being written
-is left until it has not changed for ``settle`` seconds (default 1): write elsewhere and rename
-into the directory to hand a file over at once. Names starting with a dot are never taken.
+is left until it has not changed for ``settle`` seconds (default 1; a rename keeps the time of
+the last write, so a file written elsewhere and renamed in is taken as soon as that is long
+enough ago). Names starting with a dot are never taken: write ``.name.part``, then rename.
 """
 
 from __future__ import annotations

@@ -41,6 +41,8 @@ from .starting import DEFAULT_QUEUE, StartRefused
 _KEYS = {"script", "args", "run_id", "event", "when", "secret", "secret_env", "queue"}
 _FIELD = re.compile(r"\{([^{}]+)\}")
 _MISSING = object()
+# Credentials are checked, never kept: the request is stored with the run and shown by the API.
+PRIVATE_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
 EXAMPLE = (
     '"/github" = { script = "jobs/pr_reminder.py", run_id = "pr-{body.pull_request.number}",'
     ' secret_env = "GITHUB_WEBHOOK_SECRET" }'
@@ -143,7 +145,8 @@ def _secret(where: str, rule: dict[str, Any]) -> str | None:
 def request_of(
     method: str, path: str, headers: dict[str, str], query: dict[str, str], body: bytes
 ) -> dict[str, Any]:
-    """The request as a rule and the script see it (``durable_python.trigger()``)."""
+    """The request as a rule and the script see it (``durable_python.trigger()``), without
+    its credentials."""
     text = body.decode("utf-8", "replace")
     try:
         parsed: Any = json.loads(text) if text.strip() else None
@@ -153,7 +156,11 @@ def request_of(
         "kind": "webhook",
         "method": method,
         "path": path,
-        "headers": {name.lower(): value for name, value in headers.items()},
+        "headers": {
+            name.lower(): value
+            for name, value in headers.items()
+            if name.lower() not in PRIVATE_HEADERS
+        },
         "query": dict(query),
         "body": parsed,
     }

@@ -4,6 +4,7 @@ client that talks to it over real HTTP."""
 
 from __future__ import annotations
 
+import signal
 import socket
 import time
 from collections.abc import Iterator
@@ -70,16 +71,17 @@ class Server:
             time.sleep(0.1)
 
     def stop(self) -> int:
-        """SIGTERM, as a service manager stops it; its exit code."""
+        """SIGTERM, as a service manager stops it; its exit code. (Only the server process is
+        waited for: the runs it started hold its output pipes open while they go on.)"""
         self.http.close()
-        self.process.stop()
-        return self.process.poll()
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.popen.wait(60)
 
     def kill(self) -> None:
         """SIGKILL the server (its runs are processes of their own and go on)."""
         self.http.close()
         self.process.kill()
-        self.process.wait()
+        self.process.popen.wait(60)
 
 
 class ServeSandbox(Sandbox):
