@@ -102,7 +102,9 @@ def same(recorded: str, fp: str) -> bool:
 def recorded_parts(recorded: str) -> list[str] | None:
     """The renderings stored in a fingerprint column, ``None`` for entries that have none."""
     _, bar, text = recorded.partition("|")
-    return text.split(_SEPARATOR) if bar else None
+    if not bar:
+        return None
+    return text.split(_SEPARATOR) if text else []  # a call without arguments has none
 
 
 def recorded_call(name: str, recorded: str) -> str:

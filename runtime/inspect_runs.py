@@ -10,6 +10,7 @@ import sys
 import time
 from typing import Any, NamedTuple
 
+from . import argdiff
 from .model import Entry, Outcome, Policy, Run, RunStatus
 from .stores.base import Store
 
@@ -187,6 +188,7 @@ def entry_record(entry: Entry) -> dict[str, Any]:
         "attempt": entry.attempt,
         "policy": entry.policy,
         "name": entry.name,
+        "arguments": argdiff.recorded_parts(entry.fingerprint),  # short renderings, or None
         "site": entry.site,
         "outcome": entry.outcome,
         "started": entry.started,

@@ -30,6 +30,7 @@ from durable_python.model import Policy, Run
 from durable_python.stores.base import CLAIM_WAIT, Store
 
 from . import webhooks
+from .console import add_console
 from .schemas import (
     CancelOutcome,
     EventSent,
@@ -110,8 +111,8 @@ def create_app(settings: Settings) -> FastAPI:
         journal, so without its output."""
         journal = store.journal(run) if entries is None else []
         record = inspect_runs.run_record(store, run, len(journal) if entries is None else entries)
-        if record["status"] in ("queued", "new", "running", "crashed"):
-            record["exit_code"] = None  # the code of an earlier process (a suspension's 75)
+        if record["status"] in ("queued", "new", "running", "crashed", "suspended"):
+            record["exit_code"] = None  # the code of a process, not of the run (a suspension's 75)
         record["args"] = record.pop("argv")[1:]
         record["script"] = run.argv[0] if run.argv else run.script
         lines = "".join(
@@ -333,6 +334,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     for hook in settings.webhooks:
         _add_webhook(app, settings, hook)
+    add_console(app)
     return app
 
 

@@ -49,6 +49,9 @@ class JournalEntry(BaseModel):
     attempt: int
     policy: str
     name: str
+    arguments: list[str] | None = Field(
+        description="a short rendering of each argument (null: not recorded)"
+    )
     site: str
     outcome: str
     started: float
