@@ -291,7 +291,7 @@ class Worker:
     def _start(self, run: Run, claim: Claim) -> None:
         try:
             self.children[run.run_id] = spawn(self.store, run, claim)
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # ValueError: an argument no command line can hold
             say(f"could not start run {run.run_id}: {exc}")
 
     def _start_queued(self, pending: list[Run]) -> None:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -44,7 +45,7 @@ from .schemas import (
     Started,
     StartRun,
 )
-from .starting import Start, StartRefused
+from .starting import Start, StartRefused, require_text
 
 MAX_BODY = 10 * 1024 * 1024  # bytes of a webhook or event body
 OUTPUT_TAIL = 40  # lines of output a run's view carries
@@ -59,6 +60,31 @@ class Settings:
     start: Start  # starting.start_run with its store, scripts and suspension bound
     token: str | None = None
     webhooks: tuple[webhooks.Webhook, ...] = ()
+
+
+class AsciiJSON(JSONResponse):
+    """JSON with every non-ASCII character escaped: text the API did not make (a script's
+    output, an argument) may hold a lone surrogate, which UTF-8 cannot encode but JSON can."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, separators=(",", ":")).encode("ascii")
+
+
+class _StoreFailures:
+    """The store down, locked or full: 503 with what it said. (Our errors are not
+    ``Exception``s, so that scripts' ``except Exception`` cannot swallow them, and so no
+    exception handler of Starlette's sees them.)"""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await self.app(scope, receive, send)
+        except DurablePythonError as exc:
+            if scope["type"] != "http":
+                raise
+            await AsciiJSON({"detail": str(exc)}, 503)(scope, receive, send)
 
 
 def _problems(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -77,30 +103,36 @@ def create_app(settings: Settings) -> FastAPI:
         openapi_url=None,  # served below, behind the token like every route
         docs_url=None,  # the browsable docs load assets from the internet; this works offline
         redoc_url=None,
+        default_response_class=AsciiJSON,
+        responses=_problems(401, 422, 503),  # every route: token, malformed request, store down
     )
     app.state.token = settings.token
+    app.add_middleware(_StoreFailures)
     store = settings.store
     auth = [Depends(_authorized)]
 
     @app.exception_handler(StartRefused)
     def refused(request: Request, exc: StartRefused) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return JSONResponse({"detail": str(exc)}, exc.status, headers=headers)
+        return AsciiJSON({"detail": str(exc)}, exc.status, headers=headers)
 
-    @app.middleware("http")
-    async def store_failures(request: Request, call_next: Any) -> Response:
-        """The store down, locked or full: 503 with what it said (our errors are not
-        ``Exception``s, so that scripts' ``except Exception`` cannot swallow them)."""
-        try:
-            return await call_next(request)
-        except DurablePythonError as exc:
-            return JSONResponse({"detail": str(exc)}, 503)
+    @app.exception_handler(RequestValidationError)
+    def malformed(request: Request, exc: RequestValidationError) -> JSONResponse:
+        """A request that does not fit the document: 422 with one line per problem, in the
+        shape of every other refusal."""
+        problems = [
+            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
+            for error in exc.errors()
+        ]
+        return AsciiJSON({"detail": "; ".join(problems)}, 422)
 
     @app.get("/openapi.json", include_in_schema=False, dependencies=auth)
     def openapi() -> dict[str, Any]:
         return app.openapi()
 
     def existing(run_id: str) -> Run:
+        if "\0" in run_id:  # no run has one (and PostgreSQL refuses to compare with it)
+            raise StartRefused(404, f"no run {run_id!r}")
         run = store.read(run_id)
         if run is None:
             raise StartRefused(404, f"no run {run_id!r}")
@@ -125,7 +157,7 @@ def create_app(settings: Settings) -> FastAPI:
         "/runs",
         status_code=202,
         response_model=Started,
-        responses=_problems(401, 403, 404, 409),
+        responses=_problems(400, 403, 404, 409),
         summary="Start a run (idempotent with run_id)",
         dependencies=auth,
     )
@@ -139,7 +171,6 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get(
         "/runs",
         response_model=RunPage,
-        responses=_problems(401),
         summary="List runs, newest first",
         dependencies=auth,
     )
@@ -179,7 +210,7 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get(
         "/runs/{run_id}",
         response_model=RunView,
-        responses=_problems(401, 404),
+        responses=_problems(404),
         summary="A run: status, exit code, what it waits for, its output's tail",
         dependencies=auth,
     )
@@ -189,7 +220,7 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get(
         "/runs/{run_id}/journal",
         response_model=list[JournalEntry],
-        responses=_problems(401, 404),
+        responses=_problems(404),
         summary="A run's journal, as `durable-python show --json` gives it",
         dependencies=auth,
     )
@@ -201,7 +232,7 @@ def create_app(settings: Settings) -> FastAPI:
         "/runs/{run_id}/events/{name}",
         status_code=202,
         response_model=EventSent,
-        responses=_problems(401, 404, 409, 413, 415, 422),
+        responses=_problems(404, 409, 413, 415),
         summary="Send an event (the body is its JSON payload); Idempotency-Key deduplicates",
         dependencies=auth,
         openapi_extra={
@@ -217,6 +248,8 @@ def create_app(settings: Settings) -> FastAPI:
             payload = json.loads(body) if body.strip() else None
         except ValueError as exc:
             raise StartRefused(422, f"the body is not JSON: {exc}") from None
+        require_text(name, "the event's name")
+        require_text(payload, "the payload")
         run = existing(run_id)
         if run.is_final:
             raise StartRefused(409, f"run {run_id} is {run.status}: event {name!r} not sent")
@@ -228,7 +261,7 @@ def create_app(settings: Settings) -> FastAPI:
         "/runs/{run_id}/cancel",
         status_code=202,
         response_model=CancelOutcome,
-        responses=_problems(401, 404, 409),
+        responses=_problems(404, 409),
         summary="Cancel a run (a live one gets durable_python.Cancelled raised)",
         dependencies=auth,
     )
@@ -242,7 +275,7 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get(
         "/runs/{run_id}/source",
         response_model=Source,
-        responses=_problems(401, 404),
+        responses=_problems(404),
         summary="The run's script as it is now, with the lines its entries were recorded at",
         dependencies=auth,
     )
@@ -274,7 +307,7 @@ def create_app(settings: Settings) -> FastAPI:
         "/runs/{run_id}/resume",
         status_code=202,
         response_model=RunView,
-        responses=_problems(401, 404, 409),
+        responses=_problems(404, 409),
         summary="Resume a suspended, crashed or failed run now (a failed call is tried again)",
         dependencies=auth,
     )
@@ -298,7 +331,7 @@ def create_app(settings: Settings) -> FastAPI:
         "/runs/{run_id}/fork",
         status_code=202,
         response_model=RunView,
-        responses=_problems(401, 404, 422),
+        responses=_problems(400, 404),
         summary="A new run that replays this run's entries before `at`, then goes on live",
         dependencies=auth,
     )
@@ -313,22 +346,25 @@ def create_app(settings: Settings) -> FastAPI:
     @app.post(
         "/runs/{run_id}/replay",
         response_model=ReplayVerdict,
-        responses=_problems(401, 404),
+        responses=_problems(404, 500, 504),
         summary="Replay the run's journal against the script as it is now, executing nothing",
         dependencies=auth,
     )
     def post_replay(run_id: str) -> dict[str, Any]:
         run = existing(run_id)
-        done = subprocess.run(
-            child.command("replay", "--json", run.run_id),
-            env=child.environment(store.address),
-            cwd=run.cwd if os.path.isdir(run.cwd) else None,
-            capture_output=True,
-            text=True,
-            timeout=REPLAY_TIMEOUT + 30,
-        )
+        try:
+            done = subprocess.run(
+                child.command("replay", "--json", run.run_id),
+                env=child.environment(store.address),
+                cwd=run.cwd if os.path.isdir(run.cwd) else None,
+                capture_output=True,
+                text=True,
+                timeout=REPLAY_TIMEOUT + 30,  # replay stops itself at REPLAY_TIMEOUT
+            )
+        except subprocess.TimeoutExpired:
+            raise StartRefused(504, f"the replay of run {run_id} did not end in time") from None
         lines = done.stdout.strip().splitlines()
-        if not lines:
+        if not lines:  # it could not start: say what it said
             raise StartRefused(500, f"replay gave no verdict: {done.stderr.strip()[-2000:]}")
         return json.loads(lines[-1])
 
@@ -368,7 +404,7 @@ def _add_webhook(app: FastAPI, settings: Settings, hook: webhooks.Webhook) -> No
         )
         rule = next((rule for rule in hook.rules if rule.matches(incoming)), None)
         if rule is None:
-            return JSONResponse({"ignored": f"no rule of {hook.path} matches this request"}, 200)
+            return AsciiJSON({"ignored": f"no rule of {hook.path} matches this request"}, 200)
         run_id = webhooks.render(rule.run_id, incoming)
         if rule.event is not None:
             return _send_webhook_event(settings.store, rule.event, run_id, incoming, body)
@@ -376,7 +412,7 @@ def _add_webhook(app: FastAPI, settings: Settings, hook: webhooks.Webhook) -> No
         run, created = settings.start(
             script=rule.script, args=args, run_id=run_id, trigger=incoming, queue=rule.queue
         )
-        return JSONResponse(
+        return AsciiJSON(
             {"run_id": run.run_id, "created": created},
             202,
             headers={"Location": f"/runs/{run.run_id}"},
@@ -394,12 +430,13 @@ def _add_webhook(app: FastAPI, settings: Settings, hook: webhooks.Webhook) -> No
 def _send_webhook_event(
     store: Store, event: str, run_id: str, incoming: dict[str, Any], body: bytes
 ) -> JSONResponse:
+    require_text(incoming, "the request")
     run = store.read(run_id)
     if run is None or run.is_final:
         why = "no such run" if run is None else f"it is {run.status}"
-        return JSONResponse({"ignored": f"event {event!r} not sent to run {run_id}: {why}"}, 200)
+        return AsciiJSON({"ignored": f"event {event!r} not sent to run {run_id}: {why}"}, 200)
     event_id, new = store.send_event(run_id, event, incoming, webhooks.delivery_id(incoming, body))
-    return JSONResponse({"run_id": run_id, "event": event, "event_id": event_id, "new": new}, 202)
+    return AsciiJSON({"run_id": run_id, "event": event, "event_id": event_id, "new": new}, 202)
 
 
 async def _body(request: Request) -> bytes:

@@ -6,12 +6,18 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from .starting import RUN_ID_PATTERN
+
 
 class StartRun(BaseModel):
-    script: str = Field(description="path of the script, relative to the scripts directory")
+    script: str = Field(
+        pattern=r"^[^\x00]+$", description="path of the script, relative to the scripts directory"
+    )
     args: list[str] = Field(default_factory=list, description="the script's arguments")
     run_id: str | None = Field(
-        default=None, description="the run's id: starting the same id again starts nothing new"
+        default=None,
+        pattern=RUN_ID_PATTERN,
+        description="the run's id: starting the same id again starts nothing new",
     )
 
 
@@ -83,7 +89,10 @@ class Source(BaseModel):
 
 
 class Fork(BaseModel):
-    at: str = Field(description="keep the entries before this position: 12 or main/12")
+    at: str = Field(
+        pattern=r"^([^/\x00]+/)*[0-9]+$",
+        description="keep the entries before this position: 12 or main/12",
+    )
 
 
 class ReplayVerdict(BaseModel):

@@ -79,15 +79,16 @@ def serve(settings: Config, store: Store, scripts: Scripts, options: Options) ->
             lifespan="off",
         )
     )
-    failures: list[DurablePythonError] = []
+    failures: list[BaseException] = []
 
     def guarded(work: Callable[[], object]) -> Callable[[], None]:
-        """A thread's work; a store that fails for good stops the whole server."""
+        """A thread's work. If it fails (the store, for good; a bug) the whole server stops
+        and says why: a server that answers but no longer starts runs is worse."""
 
         def run() -> None:
             try:
                 work()
-            except DurablePythonError as exc:
+            except (Exception, DurablePythonError) as exc:
                 failures.append(exc)
                 stopping.set()
                 server.should_exit = True

@@ -13,7 +13,7 @@ import hashlib
 import os
 import re
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,8 @@ DEFAULT_QUEUE = "default"
 # resumes them when it is due, so a week of daily reminders holds no process.
 DEFAULT_SUSPEND_AFTER = 30.0
 Start = Callable[..., tuple[Run, bool]]  # ``start_run`` with its store and scripts bound
-_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}")
+RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$"
+_RUN_ID = re.compile(RUN_ID_PATTERN)
 
 
 class StartRefused(Exception):
@@ -66,6 +67,30 @@ class Scripts:
         return path
 
 
+def require_text(value: Any, what: str) -> None:
+    """A 422 for text a run cannot carry, anywhere in ``value`` (JSON): a NUL (no command line
+    or PostgreSQL text holds one) or a lone surrogate (not UTF-8)."""
+    for text in _texts(value):
+        if "\0" in text:
+            raise StartRefused(422, f"{what} holds a NUL character")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise StartRefused(422, f"{what} is not UTF-8 text (a lone surrogate)") from None
+
+
+def _texts(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _texts(key)
+            yield from _texts(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _texts(item)
+
+
 def check_run_id(run_id: str) -> str:
     """``run_id`` if it can name a run (letters, digits and ``._@+-``, at most 128)."""
     if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):
@@ -91,9 +116,12 @@ def start_run(
     """Enqueue a run of ``script`` (relative to the scripts directory); return it and whether
     it is new. An existing ``run_id`` (or an unfinished run of the queue with ``dedup_key``) is
     returned as it is; an existing id that names another script or other arguments is a 409."""
-    path = scripts.resolve(script)
+    require_text(script, "the script's path")
     if not all(isinstance(arg, str) for arg in args):
         raise StartRefused(422, "args must be a list of strings")
+    require_text(list(args), "an argument")
+    require_text(trigger, "the request")
+    path = scripts.resolve(script)
     relative = path.relative_to(scripts.root).as_posix()
     wanted = Run(
         run_id=check_run_id(run_id) if run_id is not None else secrets.token_hex(6),
