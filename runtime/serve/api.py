@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import hashlib
 import hmac
-import itertools
 import json
 import os
 import subprocess
@@ -28,7 +28,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from durable_python import child, forking, inspect_runs, waiting, worker
 from durable_python.errors import DurablePythonError, UsageError
 from durable_python.model import Policy, Run
-from durable_python.stores.base import CLAIM_WAIT, Store
+from durable_python.stores.base import CLAIM_WAIT, RunQuery, Store
 
 from . import webhooks
 from .console import add_console
@@ -48,6 +48,13 @@ from .schemas import (
 from .starting import Start, StartRefused, require_text
 
 MAX_BODY = 10 * 1024 * 1024  # bytes of a webhook or event body
+# The stored statuses of each status a person sees (inspect_runs.status_of): an enqueued run is
+# "queued", one whose process is gone "crashed".
+STORED_STATUSES = {
+    "queued": frozenset({"new"}),
+    "crashed": frozenset({"new", "running"}),
+    "running": frozenset({"running"}),
+}
 OUTPUT_TAIL = 40  # lines of output a run's view carries
 REPLAY_TIMEOUT = 120  # seconds, as ``durable-python replay`` allows by default
 
@@ -183,26 +190,23 @@ def create_app(settings: Settings) -> FastAPI:
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         cursor: str | None = None,
     ) -> dict[str, Any]:
-        after = _decode_cursor(cursor) if cursor else None
-        needle = q.lower() if q else None
-
-        def wanted(run: Run) -> bool:
-            """Cheap tests first: the status of a run few have costs a look at its process."""
-            if after is not None and (run.created_at, run.run_id) >= after:
-                return False
-            if since is not None and run.created_at < since:
-                return False
-            if until is not None and run.created_at >= until:
-                return False
-            if script is not None and script not in (run.argv[0] if run.argv else run.script):
-                return False
-            if needle is not None and needle not in " ".join([run.run_id, *run.argv]).lower():
-                return False
-            return status is None or inspect_runs.status_of(store, run) == status
-
-        runs = sorted(store.runs(), key=lambda r: (r.created_at, r.run_id), reverse=True)
-        chosen = list(itertools.islice(filter(wanted, runs), limit + 1))
-        counts = store.entry_counts() if chosen else {}
+        query = RunQuery(
+            limit=limit + 1,  # one more than the page: whether there is a next one
+            before=_decode_cursor(cursor) if cursor else None,
+            since=since,
+            until=until,
+            script=script,
+            text=q or None,
+            statuses=STORED_STATUSES.get(status, frozenset({status})) if status else None,
+        )
+        chosen: list[Run] = []
+        while len(chosen) <= limit:  # the store filters stored statuses; a few need a look
+            batch = store.runs_page(query)
+            chosen += [r for r in batch if not status or inspect_runs.status_of(store, r) == status]
+            if len(batch) < query.limit:
+                break
+            query = dataclasses.replace(query, before=(batch[-1].created_at, batch[-1].run_id))
+        counts = store.entry_counts([run.run_id for run in chosen[:limit]]) if chosen else {}
         page = [view(run, counts.get(run.run_id, 0)) for run in chosen[:limit]]
         more = len(chosen) > limit
         return {"runs": page, "next_cursor": _encode_cursor(page[-1]) if more else None}

@@ -23,6 +23,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from durable_python.errors import StoreError, UsageError
@@ -53,6 +54,39 @@ def event_fields(name: str, payload: Any, event_id: str | None) -> tuple[str, st
     if event_id is None:
         event_id = f"{time.time_ns():x}-{secrets.token_hex(4)}"
     return event_id, payload_json
+
+
+@dataclass(frozen=True)
+class RunQuery:
+    """Which runs a listing wants (``GET /runs``, the console), newest first."""
+
+    limit: int = 50
+    before: tuple[float, str] | None = None  # (created_at, run_id): the page after that run
+    since: float | None = None  # started at or after
+    until: float | None = None  # started before
+    script: str | None = None  # text in the script's path
+    text: str | None = None  # text in the id or the arguments, in any case
+    statuses: frozenset[str] | None = None  # stored statuses (RunStatus values)
+
+    def matches(self, run: Run) -> bool:
+        """The query's test of one run, the same as every store's own."""
+        return (
+            (self.before is None or (run.created_at, run.run_id) < self.before)
+            and (self.since is None or run.created_at >= self.since)
+            and (self.until is None or run.created_at < self.until)
+            and (self.script is None or self.script in run.script)
+            and (self.text is None or self.text.lower() in search_text(run))
+            and (self.statuses is None or run.status.value in self.statuses)
+        )
+
+
+def search_text(run: Run) -> str:
+    """What ``RunQuery.text`` is looked for in: the id and the arguments, lower case."""
+    return " ".join([run.run_id, *run.argv]).lower()
+
+
+def newest_first(runs: list[Run]) -> list[Run]:
+    return sorted(runs, key=lambda r: (r.created_at, r.run_id), reverse=True)
 
 
 class Claim(ABC):
@@ -149,6 +183,12 @@ class Store(ABC):
     def runs(self) -> list[Run]:
         """Every run, oldest first."""
 
+    def runs_page(self, query: RunQuery) -> list[Run]:
+        """Up to ``query.limit`` runs that match ``query``, newest first (by start, then id).
+        Stores answer it with one query where they can: a store of 10,000 runs is listed a page
+        at a time."""
+        return newest_first([run for run in self.runs() if query.matches(run)])[: query.limit]
+
     @abstractmethod
     def pending(self) -> list[Run]:
         """The runs that are not final, oldest first: what the worker looks at every pass, so
@@ -238,8 +278,8 @@ class Store(ABC):
         """Where the claimed run's new entries go; ``sync``: survive a power loss."""
 
     @abstractmethod
-    def entry_counts(self) -> dict[str, int]:
-        """How many entries each run has."""
+    def entry_counts(self, run_ids: Sequence[str] | None = None) -> dict[str, int]:
+        """How many entries each run has (each of ``run_ids``, when given)."""
 
     # ----- events, cancel requests, wake-ups -----------------------------------------------------
 

@@ -52,7 +52,17 @@ from durable_python.errors import StoreError
 from durable_python.model import FINAL, JOURNAL_FORMAT, Entry, Event, QueueLimits, Run, RunStatus
 
 from . import segments
-from .base import CANCEL_SIGNAL, Claim, JournalWriter, Store, Waiter, event_fields, wrong_format
+from .base import (
+    CANCEL_SIGNAL,
+    Claim,
+    JournalWriter,
+    RunQuery,
+    Store,
+    Waiter,
+    event_fields,
+    newest_first,
+    wrong_format,
+)
 
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (journal_format INTEGER NOT NULL);
@@ -311,6 +321,46 @@ class LocalStore(Store):
             runs[run.run_id] = run
         return sorted(runs.values(), key=lambda r: r.created_at)
 
+    def runs_page(self, query: RunQuery) -> list[Run]:
+        """The live rows that match, and one DuckDB query for the folded ones (whose live row,
+        where a run has one, is newer: those are left out of the query)."""
+        live = self._live_runs()
+        found = [run for run in live if query.matches(run)]
+        if self.database.exists():
+            where, params = (
+                ["run_id NOT IN (SELECT unnest(?::VARCHAR[]))"],
+                [[r.run_id for r in live]],
+            )
+            if query.before is not None:
+                where.append("(created_at, run_id) < (?, ?)")
+                params += list(query.before)
+            if query.since is not None:
+                where.append("created_at >= ?")
+                params.append(query.since)
+            if query.until is not None:
+                where.append("created_at < ?")
+                params.append(query.until)
+            if query.script is not None:
+                where.append("contains(script, ?)")
+                params.append(query.script)
+            if query.text is not None:
+                where.append(
+                    "contains(lower(run_id || ' ' || array_to_string(from_json(argv,"
+                    " '[\"VARCHAR\"]'), ' ')), ?)"
+                )
+                params.append(query.text.lower())
+            if query.statuses is not None:
+                where.append("list_contains(?, status)")
+                params.append(sorted(query.statuses))
+            with self._session() as db:
+                rows = db.execute(
+                    f"SELECT {RUN_COLUMNS} FROM runs WHERE {' AND '.join(where)}"
+                    " ORDER BY created_at DESC, run_id DESC LIMIT ?",
+                    (*params, query.limit),
+                ).fetchall()
+            found += map(_run_of, rows)
+        return newest_first(found)[: query.limit]
+
     def pending(self) -> list[Run]:
         """Unfinished runs always keep their live directory: no DuckDB needed."""
         return [run for run in self._live_runs() if run.status not in FINAL]
@@ -437,14 +487,20 @@ class LocalStore(Store):
         path = self.live / claim.run_id / f"{time.time_ns():020d}-{os.getpid()}.seg"
         return segments.SegmentWriter(path, sync)
 
-    def entry_counts(self) -> dict[str, int]:
+    def entry_counts(self, run_ids: Sequence[str] | None = None) -> dict[str, int]:
         counts: dict[str, int] = {}
         if self.database.exists():
+            only = "" if run_ids is None else "WHERE run_id IN (SELECT unnest(?::VARCHAR[]))"
             with self._session() as db:
-                counts = dict(
-                    db.execute("SELECT run_id, count(*) FROM entries GROUP BY run_id").fetchall()
-                )
+                rows = db.execute(
+                    f"SELECT run_id, count(*) FROM entries {only} GROUP BY run_id",
+                    () if run_ids is None else (list(run_ids),),
+                ).fetchall()
+            counts = dict(rows)
+        wanted = None if run_ids is None else set(run_ids)
         for run in self._live_runs():
+            if wanted is not None and run.run_id not in wanted:
+                continue
             pending = sum(len(segments.read(p)) for p in self._segments(run.run_id))
             counts[run.run_id] = counts.get(run.run_id, 0) + pending
         return counts

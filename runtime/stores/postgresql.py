@@ -38,7 +38,16 @@ from durable_python.errors import EXIT_STORE, StoreError, UsageError
 from durable_python.model import FINAL, JOURNAL_FORMAT, Entry, Event, QueueLimits, Run
 
 from . import leases
-from .base import CANCEL_SIGNAL, Claim, JournalWriter, Store, Waiter, event_fields, wrong_format
+from .base import (
+    CANCEL_SIGNAL,
+    Claim,
+    JournalWriter,
+    RunQuery,
+    Store,
+    Waiter,
+    event_fields,
+    wrong_format,
+)
 
 SCHEMA_VERSION = 2
 DEFAULT_SCHEMA = "durable_python"
@@ -623,6 +632,37 @@ class PostgresStore(Store):
     def runs(self) -> list[Run]:
         return [_run_of(data) for (data,) in self._all("SELECT data FROM runs ORDER BY created_at")]
 
+    def runs_page(self, query: RunQuery) -> list[Run]:
+        """One query; the text is looked for as ``base.search_text`` makes it."""
+        where, params = ["true"], []
+        if query.before is not None:
+            where.append("(created_at, run_id) < (%s, %s)")
+            params += list(query.before)
+        if query.since is not None:
+            where.append("created_at >= %s")
+            params.append(query.since)
+        if query.until is not None:
+            where.append("created_at < %s")
+            params.append(query.until)
+        if query.script is not None:
+            where.append("strpos(script, %s) > 0")
+            params.append(query.script)
+        if query.text is not None:
+            where.append(
+                "strpos(lower(run_id || ' ' || array_to_string(ARRAY(SELECT"
+                " jsonb_array_elements_text(data->'argv')), ' ')), %s) > 0"
+            )
+            params.append(query.text.lower())
+        if query.statuses is not None:
+            where.append("status = ANY(%s)")
+            params.append(sorted(query.statuses))
+        rows = self._all(
+            f"SELECT data FROM runs WHERE {' AND '.join(where)}"
+            " ORDER BY created_at DESC, run_id DESC LIMIT %s",
+            (*params, query.limit),
+        )
+        return [_run_of(data) for (data,) in rows]
+
     def pending(self) -> list[Run]:
         rows = self._all(  # the predicate of the index runs_unfinished, word for word
             f"SELECT data FROM runs WHERE status NOT IN {_FINAL!r} ORDER BY created_at"
@@ -765,8 +805,18 @@ class PostgresStore(Store):
         assert isinstance(claim, PostgresClaim)
         return PostgresWriter(self, claim, sync)
 
-    def entry_counts(self) -> dict[str, int]:
-        return dict(self._all("SELECT run_id, sum(entries)::bigint FROM journal GROUP BY run_id"))
+    def entry_counts(self, run_ids: Sequence[str] | None = None) -> dict[str, int]:
+        if run_ids is None:
+            return dict(
+                self._all("SELECT run_id, sum(entries)::bigint FROM journal GROUP BY run_id")
+            )
+        return dict(
+            self._all(
+                "SELECT run_id, sum(entries)::bigint FROM journal WHERE run_id = ANY(%s)"
+                " GROUP BY run_id",
+                (list(run_ids),),
+            )
+        )
 
     # ----- events, cancel requests, wake-ups -----------------------------------------------------
 

@@ -21,7 +21,7 @@ import pytest
 from durable_python.errors import StoreError, UsageError
 from durable_python.model import JOURNAL_FORMAT, Entry, QueueLimits, Run, RunStatus
 from durable_python.stores import open_store, segments
-from durable_python.stores.base import Store
+from durable_python.stores.base import RunQuery, Store
 
 
 @dataclass(frozen=True)
@@ -283,6 +283,42 @@ def test_a_schedule_cursor_moves_only_from_where_the_mover_saw_it(store: Store) 
     assert not store.advance_schedule("nightly", 100.0, 300.0)  # moved since it was read
     assert store.schedule_cursor("nightly") == 200.0
     assert store.schedule_cursor("hourly") is None  # each schedule has its own
+
+
+def test_a_page_of_runs_is_filtered_and_ordered_by_the_store(store: Store) -> None:
+    statuses = [RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.RUNNING]
+    for n in range(12):
+        argv = (f"jobs/job{n % 3}.py", "Invoice" if n % 2 else "refund", f"#{n}")
+        run = _run(f"run{n:02d}", script=f"/w/jobs/job{n % 3}.py", argv=argv, created_at=100.0 + n)
+        _stopped(store, run, [_record(0)], statuses[n % 4])
+    twin = _run("run12b", script="/w/jobs/job0.py", argv=("jobs/job0.py", "x"), created_at=111.0)
+    _stopped(store, twin, [], RunStatus.COMPLETED)  # the same start as run11: ordered by id
+    store.compact()  # the local store: most rows in DuckDB...
+    claim = store.claim("run03")  # ...and one live again, its newer row the one that counts
+    store.save(replace(store.read("run03"), status=RunStatus.SUSPENDED))
+    claim.release()
+    everything = store.runs()
+    queries = [
+        RunQuery(limit=100),
+        RunQuery(limit=5),
+        RunQuery(limit=4, before=(111.0, "run12b")),
+        RunQuery(limit=100, since=103.0, until=108.0),
+        RunQuery(limit=100, script="job1.py"),
+        RunQuery(limit=100, text="INVOICE #1"),
+        RunQuery(limit=100, statuses=frozenset({"failed", "suspended"})),
+        RunQuery(limit=2, text="invoice", statuses=frozenset({"completed", "failed"})),
+    ]
+    for query in queries:
+        expected = sorted(
+            (r for r in everything if query.matches(r)),
+            key=lambda r: (r.created_at, r.run_id),
+            reverse=True,
+        )[: query.limit]
+        page = store.runs_page(query)
+        assert [r.run_id for r in page] == [r.run_id for r in expected], query
+    assert [r.run_id for r in store.runs_page(RunQuery(limit=3))] == ["run12b", "run11", "run10"]
+    assert [r.status for r in store.runs_page(RunQuery(text="#3"))] == [RunStatus.SUSPENDED]
+    assert store.entry_counts(["run01", "run12b", "nope"]) == {"run01": 1}
 
 
 def test_deleted_runs_are_gone_unless_a_process_has_them(store: Store) -> None:
