@@ -51,3 +51,23 @@ def add_store_option(parser: argparse.ArgumentParser) -> None:
         metavar="DIR|URL",
         help="store directory or postgresql:// URL (default .durable, or DURABLE_PYTHON_STORE)",
     )
+
+
+def add_worker_options(parser: argparse.ArgumentParser) -> None:
+    """What ``worker`` and ``serve`` (which runs a worker) both take."""
+    parser.add_argument(
+        "--concurrency",
+        "--max-parallel",
+        dest="concurrency",
+        type=int,
+        default=16,
+        metavar="N",
+        help="execute at most N runs at a time on this worker (default 16)",
+    )
+    parser.add_argument(
+        "--poll",
+        type=float,
+        default=2.0,
+        metavar="SECONDS",
+        help="look for dead processes at least this often (default 2)",
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import textwrap
 
-from . import add_store_option
+from . import add_store_option, add_worker_options
 
 PARSER = {
     "help": "serve an HTTP API, webhooks, schedules and file triggers, with a worker",
@@ -46,13 +46,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="run only scripts under DIR (default: the working directory)",
     )
-    parser.add_argument(
-        "--concurrency",
-        type=int,
-        default=16,
-        metavar="N",
-        help="execute at most N runs at a time (default 16)",
-    )
+    add_worker_options(parser)
     parser.add_argument(
         "--suspend-after",
         type=float,
@@ -60,13 +54,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="a run's sleep or wait longer than this ends its process until it is due; the"
         " worker resumes it then (default 30)",
-    )
-    parser.add_argument(
-        "--poll",
-        type=float,
-        default=2.0,
-        metavar="SECONDS",
-        help="look for dead processes at least this often (default 2)",
     )
 
 

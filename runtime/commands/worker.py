@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import textwrap
 
-from . import add_store_option
+from . import add_store_option, add_worker_options
 
 PARSER = {
     "help": "resume suspended runs when due, and runs whose process died (long-running)",
@@ -27,15 +27,7 @@ PARSER = {
 
 def configure(parser: argparse.ArgumentParser) -> None:
     add_store_option(parser)
-    parser.add_argument(
-        "--concurrency",
-        "--max-parallel",
-        dest="concurrency",
-        type=int,
-        default=16,
-        metavar="N",
-        help="execute at most N runs at a time on this worker (default 16)",
-    )
+    add_worker_options(parser)
     parser.add_argument(
         "--queue",
         action="append",
@@ -49,13 +41,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="PostgreSQL stores: how long the runs it starts keep their lease without renewing"
         " it, so how soon another worker takes over from a machine that is gone (default 30,"
         " or DURABLE_PYTHON_LEASE_TIMEOUT)",
-    )
-    parser.add_argument(
-        "--poll",
-        type=float,
-        default=2.0,
-        metavar="SECONDS",
-        help="look for dead processes at least this often (default 2)",
     )
 
 

@@ -1,5 +1,6 @@
-"""The HTTP API of ``durable-python serve``: start runs, read them and their journals, send
-events, cancel; and the webhook paths. JSON throughout, described by ``/openapi.json``.
+"""The HTTP API of ``durable-python serve``: start runs, list them, read them, their journals
+and their source; send events, cancel, resume, fork, replay; and the webhook paths. JSON
+throughout, described by ``/openapi.json``; the console (console.py) is built on it.
 
 FastAPI declares each route once: its validation, its answer's shape and the OpenAPI document
 come from the same declaration. Handlers are plain functions (FastAPI runs them in its thread

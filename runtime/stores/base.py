@@ -79,6 +79,32 @@ class RunQuery:
             and (self.statuses is None or run.status.value in self.statuses)
         )
 
+    def sql(self, mark: str, joined_argv: str, status_in: str) -> tuple[str, list[Any]]:
+        """The query as a SQL ``WHERE`` condition over a runs table (columns run_id,
+        created_at, script, status) and its parameters, for a store's one query: ``mark`` is the
+        driver's placeholder, ``joined_argv`` the SQL of the arguments joined by spaces,
+        ``status_in`` the condition that ``status`` is in the list parameter ``{mark}``."""
+        where, params = ["true"], []
+        if self.before is not None:
+            where.append(f"(created_at, run_id) < ({mark}, {mark})")
+            params += list(self.before)
+        if self.since is not None:
+            where.append(f"created_at >= {mark}")
+            params.append(self.since)
+        if self.until is not None:
+            where.append(f"created_at < {mark}")
+            params.append(self.until)
+        if self.script is not None:
+            where.append(f"strpos(script, {mark}) > 0")
+            params.append(self.script)
+        if self.text is not None:  # as search_text makes it
+            where.append(f"strpos(lower(run_id || ' ' || {joined_argv}), {mark}) > 0")
+            params.append(self.text.lower())
+        if self.statuses is not None:
+            where.append(status_in.format(mark=mark))
+            params.append(sorted(self.statuses))
+        return " AND ".join(where), params
+
 
 def search_text(run: Run) -> str:
     """What ``RunQuery.text`` is looked for in: the id and the arguments, lower case."""

@@ -327,36 +327,16 @@ class LocalStore(Store):
         live = self._live_runs()
         found = [run for run in live if query.matches(run)]
         if self.database.exists():
-            where, params = (
-                ["run_id NOT IN (SELECT unnest(?::VARCHAR[]))"],
-                [[r.run_id for r in live]],
+            where, params = query.sql(
+                "?",
+                "array_to_string(from_json(argv, '[\"VARCHAR\"]'), ' ')",
+                "list_contains({mark}, status)",
             )
-            if query.before is not None:
-                where.append("(created_at, run_id) < (?, ?)")
-                params += list(query.before)
-            if query.since is not None:
-                where.append("created_at >= ?")
-                params.append(query.since)
-            if query.until is not None:
-                where.append("created_at < ?")
-                params.append(query.until)
-            if query.script is not None:
-                where.append("contains(script, ?)")
-                params.append(query.script)
-            if query.text is not None:
-                where.append(
-                    "contains(lower(run_id || ' ' || array_to_string(from_json(argv,"
-                    " '[\"VARCHAR\"]'), ' ')), ?)"
-                )
-                params.append(query.text.lower())
-            if query.statuses is not None:
-                where.append("list_contains(?, status)")
-                params.append(sorted(query.statuses))
             with self._session() as db:
                 rows = db.execute(
-                    f"SELECT {RUN_COLUMNS} FROM runs WHERE {' AND '.join(where)}"
-                    " ORDER BY created_at DESC, run_id DESC LIMIT ?",
-                    (*params, query.limit),
+                    f"SELECT {RUN_COLUMNS} FROM runs WHERE {where} AND run_id NOT IN"
+                    " (SELECT unnest(?::VARCHAR[])) ORDER BY created_at DESC, run_id DESC LIMIT ?",
+                    (*params, [run.run_id for run in live], query.limit),
                 ).fetchall()
             found += map(_run_of, rows)
         return newest_first(found)[: query.limit]
