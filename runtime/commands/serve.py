@@ -24,7 +24,7 @@ PARSER = {
     ),
     "epilog": (
         "example: durable-python serve --port 8080 --scripts jobs\n"
-        '         curl -X POST localhost:8080/runs -d \'{"script": "report.py"}\''
+        '         curl localhost:8080/runs --json \'{"script": "report.py"}\''
     ),
 }
 
