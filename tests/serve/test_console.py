@@ -32,6 +32,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 LIVE = 30_000  # ms a run may take to reach what the page must show (a process starts, a replay)
+expect.set_options(timeout=LIVE)  # every assertion waits that long on a loaded machine, not 5 s
 
 NOOP = "print('ok')\n"
 BOOM = "raise RuntimeError('boom')\n"
