@@ -18,6 +18,23 @@ from durable_python.testing import Process, Sandbox
 
 REPO = Path(__file__).resolve().parents[2]
 
+# Three file writes, a line, then a wait for "go": a run with a journal to show, replay and
+# fork, that stays suspended until it is sent "go".
+STEPS = """
+import sys
+from pathlib import Path
+
+import durable_python
+
+out = Path(sys.argv[1])
+out.mkdir(exist_ok=True)
+for n in range(3):
+    (out / f"step-{n}.txt").write_text(f"step {n}\\n")
+print("waiting for go")
+durable_python.wait_for_event("go")
+print("done")
+"""
+
 
 def free_port() -> int:
     with socket.socket() as probe:

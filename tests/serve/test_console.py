@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 
-from .conftest import REPO, Server, ServeSandbox
+from .conftest import REPO, STEPS, Server, ServeSandbox
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -70,21 +70,6 @@ def fetch(marker):
         open(marker, "w").close()
         raise ConnectionError("the first try fails")
     return {"ok": True}
-"""
-
-STEPS = """
-import sys
-from pathlib import Path
-
-import durable_python
-
-out = Path(sys.argv[1])
-out.mkdir(exist_ok=True)
-for n in range(3):
-    (out / f"step-{n}.txt").write_text(f"step {n}\\n")
-print("waiting for go")
-durable_python.wait_for_event("go")
-print("done")
 """
 
 

@@ -6,22 +6,7 @@ from __future__ import annotations
 
 import time
 
-from .conftest import ServeSandbox
-
-STEPS = """
-import sys
-from pathlib import Path
-import durable_python
-
-out = Path(sys.argv[1])
-out.mkdir(exist_ok=True)
-for n in range(3):
-    (out / f"step-{n}.txt").write_text(f"step {n}\\n")
-print("waiting for go")
-durable_python.wait_for_event("go")
-(out / "done.txt").write_text("done\\n")
-print("done")
-"""
+from .conftest import STEPS, ServeSandbox
 
 
 def test_source_fork_resume_and_replay(sandbox: ServeSandbox) -> None:
