@@ -179,10 +179,13 @@ def delivery_id(request: dict[str, Any], body: bytes) -> str:
 def lookup(request: dict[str, Any], dotted: str) -> Any:
     """The part of the request ``dotted`` names (``body.pull_request.number``), or
     ``_MISSING``."""
+    dotted = dotted.strip()
+    if dotted.lower().startswith("headers."):
+        dotted = dotted.lower()  # request_of keeps header names in lower case
     value: Any = request
-    for part in dotted.strip().split("."):
+    for part in dotted.split("."):
         if isinstance(value, dict):
-            value = value.get(part.lower() if value is request["headers"] else part, _MISSING)
+            value = value.get(part, _MISSING)
         elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
             value = value[int(part)]
         else:
