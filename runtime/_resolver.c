@@ -1,4 +1,5 @@
-/* The resolver in C: what every rewritten call site ``__dp__(f)(args)`` runs.
+/* The resolver in C: what every rewritten call site ``__dp__(f)(args)`` or
+ * ``__dp__(obj, "name").name(args)`` runs.
  *
  * Same logic as ``resolver.py``'s pure-Python ``resolve`` (which is the fallback when this module is
  * not built): look the callable's key up in the decisions dictionary; ``None`` means "run it
@@ -19,6 +20,18 @@
 #define GET_CODE_EXTRA _PyCode_GetExtra
 #define SET_CODE_EXTRA _PyCode_SetExtra
 #define REQUEST_EXTRA_INDEX _PyEval_RequestCodeExtraIndex
+#endif
+
+#if PY_VERSION_HEX >= 0x030D0000
+/* Not exported any more: look the attribute up as ``getattr`` does (a bound method). */
+static int
+get_method(PyObject *obj, PyObject *name, PyObject **found)
+{
+    *found = PyObject_GetAttr(obj, name);
+    return 0;
+}
+#else
+#define get_method _PyObject_GetMethod /* a function of the type is returned unbound: 1 */
 #endif
 
 static PyObject *decisions = NULL;         /* key -> None or a wrapper factory */
@@ -106,7 +119,7 @@ resolve_slowly(PyObject *f)
 }
 
 static PyObject *
-resolve(PyObject *module, PyObject *f)
+resolve_callable(PyObject *f)
 {
     PyObject *key = f;
     PyTypeObject *kind = Py_TYPE(f);
@@ -160,6 +173,127 @@ resolve(PyObject *module, PyObject *f)
     return resolve_slowly(f);
 }
 
+/* ``__dp__(obj, "name").name(args)``, the rewrite of a method call: when ``obj.name`` is an
+ * inline function of obj's type (not shadowed by obj's own attributes), ``obj`` itself comes back
+ * and the call stays a method call, with no bound method made (that allocation was most of the
+ * cost of a rewritten method call). Otherwise a Holder comes back: every attribute of it is the
+ * resolved callable, or it raises the lookup's error when ``.name`` is read, where Python would. */
+typedef struct {
+    PyObject_HEAD
+    PyObject *callable;
+    PyObject *error_type, *error_value, *error_traceback;
+} Holder;
+
+static void
+holder_dealloc(Holder *self)
+{
+    Py_XDECREF(self->callable);
+    Py_XDECREF(self->error_type);
+    Py_XDECREF(self->error_value);
+    Py_XDECREF(self->error_traceback);
+    PyObject_Free(self);
+}
+
+static PyObject *
+holder_getattro(Holder *self, PyObject *name)
+{
+    if (self->callable != NULL) {
+        Py_INCREF(self->callable);
+        return self->callable;
+    }
+    PyErr_Restore(self->error_type, self->error_value, self->error_traceback);
+    self->error_type = self->error_value = self->error_traceback = NULL;
+    return NULL;
+}
+
+static PyTypeObject HolderType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "durable_python._resolver.Holder",
+    .tp_basicsize = sizeof(Holder),
+    .tp_dealloc = (destructor)holder_dealloc,
+    .tp_getattro = (getattrofunc)holder_getattro,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+};
+
+static PyObject *
+holding(PyObject *callable)
+{
+    Holder *holder = PyObject_New(Holder, &HolderType);
+    if (holder == NULL) {
+        Py_XDECREF(callable);
+        return NULL;
+    }
+    holder->callable = callable;
+    holder->error_type = holder->error_value = holder->error_traceback = NULL;
+    if (callable == NULL) {
+        PyErr_Fetch(&holder->error_type, &holder->error_value, &holder->error_traceback);
+    }
+    return (PyObject *)holder;
+}
+
+/* True when the function found on obj's type was decided to run inline. */
+static int
+is_inline_function(PyObject *function)
+{
+    PyObject *decision = decision_of_code(PyFunction_GET_CODE(function));
+    if (decision == shared_code) {
+        decision = PyDict_GetItemWithError(decisions, function);
+        PyErr_Clear();
+    }
+    return decision == Py_None;
+}
+
+static PyObject *
+resolve_method(PyObject *obj, PyObject *name)
+{
+    PyObject *found = NULL;
+    int unbound = get_method(obj, name, &found);
+    if (found == NULL) {
+        return holding(NULL);
+    }
+    if (unbound) {
+        if (decisions == NULL ||
+            (Py_TYPE(found) == &PyFunction_Type && is_inline_function(found)) ||
+            (Py_TYPE(found) == &PyMethodDescr_Type &&
+             PyDict_GetItemWithError(inline_owner_types, (PyObject *)Py_TYPE(obj)) != NULL)) {
+            Py_DECREF(found);
+            Py_INCREF(obj);
+            return obj;
+        }
+        PyErr_Clear();
+        PyObject *bound = Py_TYPE(found)->tp_descr_get(found, obj, (PyObject *)Py_TYPE(obj));
+        Py_DECREF(found);
+        if (bound == NULL) {
+            return holding(NULL);
+        }
+        found = bound;
+    }
+    PyObject *resolved = resolve_callable(found);
+    Py_DECREF(found);
+    if (resolved == NULL) {
+        return NULL;
+    }
+    if (resolved == found && PyModule_CheckExact(obj)) {
+        Py_DECREF(resolved);
+        Py_INCREF(obj);
+        return obj;
+    }
+    return holding(resolved);
+}
+
+/* ``__dp__(f)`` for a call of ``f``; ``__dp__(obj, "name")`` for a call of ``obj.name``. */
+static PyObject *
+resolve(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs == 1) {
+        return resolve_callable(args[0]);
+    }
+    if (nargs == 2) {
+        return resolve_method(args[0], args[1]);
+    }
+    PyErr_SetString(PyExc_TypeError, "resolve(f) or resolve(obj, name)");
+    return NULL;
+}
+
 static PyObject *
 configure(PyObject *module, PyObject *args)
 {
@@ -184,7 +318,9 @@ configure(PyObject *module, PyObject *args)
 }
 
 static PyMethodDef methods[] = {
-    {"resolve", resolve, METH_O, "Return the callable to call in place of f."},
+    {"resolve", (PyCFunction)(void (*)(void))resolve, METH_FASTCALL,
+     "resolve(f): the callable to call in place of f; resolve(obj, name): obj itself, or an "
+     "object whose every attribute is the callable to call in place of obj.name."},
     {"configure", configure, METH_VARARGS,
      "configure(decisions, inline_owner_types, slow_path, shared_code): share resolver.py's caches."},
     {NULL, NULL, 0, NULL},
@@ -202,6 +338,9 @@ PyInit__resolver(void)
         if (extra_index < 0) {
             return NULL;
         }
+    }
+    if (PyType_Ready(&HolderType) < 0) {
+        return NULL;
     }
     return PyModule_Create(&module_def);
 }

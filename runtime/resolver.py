@@ -1,4 +1,5 @@
-"""The resolver every rewritten call site goes through: ``__dp__(f)(args)``.
+"""The resolver every rewritten call site goes through: ``__dp__(f)(args)``, or
+``__dp__(obj, "name").name(args)`` for a method call.
 
 It returns ``f`` itself for code that runs inline (so the call happens in the user's own frame) and
 a recording wrapper otherwise. Every dynamic call of the script runs it, so the common case is one
@@ -87,8 +88,25 @@ def _renamed(function: FunctionType) -> bool:
     )
 
 
-def _resolve(f: Any) -> Any:
-    """Pure-Python twin of ``_resolver.resolve``."""
+class _Holding:
+    """What ``__dp__(obj, "name")`` returns when it cannot return ``obj`` itself: every attribute
+    of it is the callable to call in place of ``obj.name``."""
+
+    __slots__ = ("_callable",)
+
+    def __init__(self, callable_: Any) -> None:
+        object.__setattr__(self, "_callable", callable_)
+
+    def __getattribute__(self, name: str) -> Any:
+        return object.__getattribute__(self, "_callable")
+
+
+def _resolve(f: Any, *name: str) -> Any:
+    """Pure-Python twin of ``_resolver.resolve``: ``(f)`` for a call of ``f``; ``(obj, name)``
+    for a call of ``obj.name``, which this twin always looks up here (the C resolver returns
+    ``obj`` itself for an inline method, keeping the call a method call)."""
+    if name:
+        return _Holding(_resolve(getattr(f, *name)))
     kind = type(f)
     key = f
     if kind is MethodType:

@@ -230,8 +230,9 @@ def _outcome(code, resolver=None):
 
 
 def _recording_resolver(trace):
-    def resolve(f):
-        name = getattr(f, "_trace_name", None)
+    def resolve(f, *method_name):
+        callee = getattr(f, *method_name) if method_name else f
+        name = getattr(callee, "_trace_name", None)
         if name is not None:
             trace.append(("resolve", name))
         return f

@@ -3,7 +3,10 @@
 The runtime's resolver ``__dp__`` sees the callable before the arguments are evaluated and returns
 either the callable itself (run inline, from the user's own frame) or a recording wrapper. Calls whose
 target is known at rewrite time to be the script's own code or a pure builtin stay plain calls: they
-would resolve to themselves anyway, and skipping the resolver keeps call-heavy code fast.
+would resolve to themselves anyway, and skipping the resolver keeps call-heavy code fast. A method
+call ``obj.name(args)`` becomes ``__dp__(obj, 'name').name(args)``: the resolver hands back ``obj``
+itself when ``name`` is an inline method of its type, so the call stays a method call and no bound
+method is made (``__dp__(obj.name)`` made one per call, most of the cost of object-heavy code).
 
 libcst finds the call sites, decides which are static and gives their exact positions; the rewrite
 itself only inserts text (``__dp__(`` before a callee, ``)`` after it) and never removes or moves
@@ -99,7 +102,34 @@ class _CallSiteFinder(cst.CSTVisitor):
             return
         start_line, start_column, end_line, end_column = self._extent(node.func)
         self.insertions.append(Insertion(start_line, start_column, 1, RESOLVER + "("))
-        self.insertions.append(Insertion(end_line, end_column, 0, ")"))
+        if self._is_method_call(node.func):
+            dot_line, dot_column = self._extent(node.func.dot)[:2]
+            name = node.func.attr.value
+            self.insertions.append(Insertion(dot_line, dot_column, 0, f", {name!r})"))
+        else:
+            self.insertions.append(Insertion(end_line, end_column, 0, ")"))
+
+    def _is_method_call(self, callee: cst.BaseExpression) -> bool:
+        """``obj.name(args)`` is rewritten ``__dp__(obj, "name").name(args)``, so that a call of an
+        inline method of obj's type stays a method call (no bound method is made), unless ``name``
+        is mangled (``__private``), ``obj`` is an imported module (one lookup suffices there) or
+        the call is in an f-string (where the name's quotes could end the string)."""
+        if not isinstance(callee, cst.Attribute) or self._fstring_expressions:
+            return False
+        name = callee.attr.value
+        if name.startswith("__") and not name.endswith("__"):
+            return False
+        return not (isinstance(callee.value, cst.Name) and self._name_is_imported(callee.value))
+
+    def _name_is_imported(self, name: cst.Name) -> bool:
+        scope = self.get_metadata(ScopeProvider, name, None)
+        if scope is None:
+            return False
+        assignments = list(scope[name.value])
+        return bool(assignments) and all(
+            isinstance(a, Assignment) and isinstance(a.node, (cst.Import, cst.ImportFrom))
+            for a in assignments
+        )
 
     def visit_FormattedString(self, node: cst.FormattedString) -> None:
         self._raw_fstrings.append("r" in node.prefix.lower())
