@@ -41,6 +41,7 @@ static PyObject *apply_decision(PyObject *decision, PyObject *f);
 static PyObject *generation = NULL;        /* a new object at each configure: stale extras miss */
 static PyObject *shared_code = NULL;       /* on a code object: decide its functions one by one */
 static Py_ssize_t extra_index = -1;
+static PyObject *self_name = NULL;         /* "__self__" */
 
 static void
 free_extra(void *extra)
@@ -118,6 +119,23 @@ resolve_slowly(PyObject *f)
     return result;
 }
 
+/* A builtin method (or method-wrapper) of ``owner`` (a new reference, or NULL on error): itself
+ * when every builtin method of the owner's type runs inline, else what the slow path decides. */
+static PyObject *
+resolve_by_owner(PyObject *f, PyObject *owner)
+{
+    if (owner == NULL) {
+        return NULL;
+    }
+    PyObject *found = PyDict_GetItemWithError(inline_owner_types, (PyObject *)Py_TYPE(owner));
+    Py_DECREF(owner);
+    if (found != NULL) {
+        Py_INCREF(f);
+        return f;
+    }
+    return PyErr_Occurred() ? NULL : resolve_slowly(f);
+}
+
 static PyObject *
 resolve_callable(PyObject *f)
 {
@@ -146,18 +164,14 @@ resolve_callable(PyObject *f)
         }
         return resolve_function_slowly(f, key, code);
     }
+    if (kind == &_PyMethodWrapper_Type) { /* made anew each time: settled by its object's type */
+        return resolve_by_owner(f, PyObject_GetAttr(f, self_name));
+    }
     if (PyCFunction_Check(f)) {
         PyObject *owner = PyCFunction_GET_SELF(f);
         if (owner != NULL && !PyModule_Check(owner)) {
-            PyObject *found = PyDict_GetItemWithError(inline_owner_types, (PyObject *)Py_TYPE(owner));
-            if (found != NULL) {
-                Py_INCREF(f);
-                return f;
-            }
-            if (PyErr_Occurred()) {
-                return NULL;
-            }
-            return resolve_slowly(f);
+            Py_INCREF(owner);
+            return resolve_by_owner(f, owner);
         }
     }
     PyObject *decision = PyDict_GetItemWithError(decisions, key);
@@ -272,7 +286,7 @@ resolve_method(PyObject *obj, PyObject *name)
     if (resolved == NULL) {
         return NULL;
     }
-    if (resolved == found && PyModule_CheckExact(obj)) {
+    if (resolved == found && (unbound || PyModule_CheckExact(obj))) { /* inline, looked up twice */
         Py_DECREF(resolved);
         Py_INCREF(obj);
         return obj;
@@ -338,6 +352,9 @@ PyInit__resolver(void)
         if (extra_index < 0) {
             return NULL;
         }
+    }
+    if (self_name == NULL && (self_name = PyUnicode_InternFromString("__self__")) == NULL) {
+        return NULL;
     }
     if (PyType_Ready(&HolderType) < 0) {
         return NULL;

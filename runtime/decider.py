@@ -78,7 +78,10 @@ class Decider:
         return None
 
     def all_methods_inline(self, cls: type) -> bool:
-        """True when no table entry names a method of ``cls`` and its module runs inline."""
+        """True when no table entry names a method of ``cls`` and its module runs inline; for a
+        class of the script, when that holds for every base (its builtin methods are theirs)."""
+        if self.is_rewritten_module(cls.__module__):
+            return all(self.all_methods_inline(base) for base in cls.__mro__[1:])
         module = knowledge.MODULE_ALIASES.get(cls.__module__, cls.__module__)
         prefix = f"{module}.{cls.__qualname__}."
         if any(

@@ -22,6 +22,7 @@ from types import (
     FunctionType,
     MethodDescriptorType,
     MethodType,
+    MethodWrapperType,
     ModuleType,
     WrapperDescriptorType,
 )
@@ -47,6 +48,11 @@ _CACHED_BY_IDENTITY = (
 )
 
 
+# Made anew at each ``obj.name`` (``super().__init__`` is a method-wrapper): decided by the type of
+# their object and their name, never kept by identity (that kept every object alive).
+_BOUND_BUILTINS = (BuiltinFunctionType, MethodWrapperType)
+
+
 def decide_and_remember(f: Any) -> Decision:
     """Decide ``f`` and cache the decision under the key the resolver will look up next time."""
     kind = type(f)
@@ -57,7 +63,7 @@ def decide_and_remember(f: Any) -> Decision:
             decision = decisions[function] = _decide(f)
             decisions[key] = SHARED_CODE
             return decision
-    elif isinstance(f, BuiltinFunctionType) and f.__self__ is not None:
+    elif isinstance(f, _BOUND_BUILTINS) and f.__self__ is not None:
         owner = f.__self__
         if not isinstance(owner, ModuleType):
             owner_type = type(owner)
@@ -116,7 +122,7 @@ def _resolve(f: Any, *name: str) -> Any:
         function, key = key, key.__code__
         if decisions.get(key) is SHARED_CODE:
             key = function
-    elif isinstance(f, BuiltinFunctionType):
+    elif isinstance(f, _BOUND_BUILTINS):
         owner = f.__self__
         if owner is not None and not isinstance(owner, ModuleType):
             if type(owner) in inline_owner_types:

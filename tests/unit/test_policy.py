@@ -1,6 +1,7 @@
 """Deciding the policy of a callable by what it is, not by its name in the source."""
 
 import datetime
+import gc
 import json
 import math
 import os
@@ -9,6 +10,7 @@ import sys
 import time
 import types
 import uuid
+import weakref
 
 import pytest
 
@@ -144,3 +146,53 @@ def test_functions_sharing_a_decorators_code_are_decided_one_by_one():
     finally:
         Decider().install()
         del sys.modules["someclient.api"]
+
+
+def test_a_method_call_keeps_its_object_unless_the_method_is_recorded_or_shadowed():
+    """``__dp__(obj, "name")``: ``obj`` itself for an inline method of its type (the call stays a
+    method call), else an object whose attribute is the callable to call, or the lookup's error."""
+    lib = _library("someclient.api", CLIENTS)
+    pure = _library("someclient.shapes", "class Box:\n    def get(self):\n        return 1\n")
+    from durable_python import resolver
+
+    Decider({"someclient.shapes": "inline"}).install()
+    try:
+        box, items = pure.Box(), [1]
+        assert resolver.resolve(box, "get").get.__func__ is pure.Box.get
+        if resolver.resolve is not resolver._resolve:  # the C resolver (Python's twin: a holder)
+            assert resolver.resolve(box, "get") is box
+            assert resolver.resolve(items, "append") is items
+        assert (
+            resolver.resolve(lib.Client(), "send").send._spec.name == "someclient.api.Client.send"
+        )
+        box.get = lib.connect  # the instance's own attribute comes first, as in Python
+        assert resolver.resolve(box, "get").get._spec.name == "someclient.api.connect"
+        with pytest.raises(AttributeError) as missing:
+            resolver.resolve(box, "put").put  # noqa: B018 - raised where ``.put`` is read
+        assert missing.value.name == "put" and missing.value.obj is box
+    finally:
+        Decider().install()
+        del sys.modules["someclient.api"], sys.modules["someclient.shapes"]
+
+
+def test_method_wrappers_are_decided_by_their_objects_type_and_not_kept():
+    """``super().__init__`` is a new method-wrapper at every call: kept by identity, each one kept
+    its object (an exception: its frames) alive, and was decided again at every call."""
+    from durable_python import resolver
+
+    class Record:
+        pass
+
+    Decider().install()
+    try:
+        records = [Record() for _ in range(100)]
+        alive = [weakref.ref(record) for record in records]
+        for record in records:
+            wrapper = record.__init__
+            assert resolver.resolve(wrapper) is wrapper
+        del records, record, wrapper
+        gc.collect()
+        assert not any(ref() for ref in alive)
+        assert len(resolver.decisions) < 5
+    finally:
+        Decider().install()
