@@ -77,9 +77,16 @@ _FSTRING_ESCAPES = {"\\": "\\\\", "'": "\\'", '"': '\\"', "\n": "\\n", "{": "{{"
 class _CallSiteFinder(cst.CSTVisitor):
     METADATA_DEPENDENCIES = (ScopeProvider, WhitespaceInclusivePositionProvider)
 
-    def __init__(self, lines: list[str], shifts: dict[int, int], builtins_are_safe: bool) -> None:
+    def __init__(
+        self,
+        lines: list[str],
+        shifts: dict[int, int],
+        builtins_are_safe: bool,
+        imported: frozenset[str],
+    ) -> None:
         super().__init__()
         self._lines = lines
+        self._imported = imported
         self._shifts = shifts
         self._builtins_are_safe = builtins_are_safe
         self.insertions: list[Insertion] = []
@@ -112,24 +119,15 @@ class _CallSiteFinder(cst.CSTVisitor):
     def _is_method_call(self, callee: cst.BaseExpression) -> bool:
         """``obj.name(args)`` is rewritten ``__dp__(obj, "name").name(args)``, so that a call of an
         inline method of obj's type stays a method call (no bound method is made), unless ``name``
-        is mangled (``__private``), ``obj`` is an imported module (one lookup suffices there) or
-        the call is in an f-string (where the name's quotes could end the string)."""
+        is mangled (``__private``), ``obj`` is a name imported at module level (CPython compiles
+        that as an attribute call, not a method call) or the call is in an f-string (where the
+        name's quotes could end the string)."""
         if not isinstance(callee, cst.Attribute) or self._fstring_expressions:
             return False
         name = callee.attr.value
         if name.startswith("__") and not name.endswith("__"):
             return False
-        return not (isinstance(callee.value, cst.Name) and self._name_is_imported(callee.value))
-
-    def _name_is_imported(self, name: cst.Name) -> bool:
-        scope = self.get_metadata(ScopeProvider, name, None)
-        if scope is None:
-            return False
-        assignments = list(scope[name.value])
-        return bool(assignments) and all(
-            isinstance(a, Assignment) and isinstance(a.node, (cst.Import, cst.ImportFrom))
-            for a in assignments
-        )
+        return not (isinstance(callee.value, cst.Name) and callee.value.value in self._imported)
 
     def visit_FormattedString(self, node: cst.FormattedString) -> None:
         self._raw_fstrings.append("r" in node.prefix.lower())
@@ -220,7 +218,12 @@ def _find_insertions(source: str) -> list[Insertion]:
     parsed, module = _parse(source)
     lines = split_lines(parsed)
     shifts = _dropped_prefixes(lines, module.code) if "\f" in parsed else {}
-    finder = _CallSiteFinder(lines, shifts, builtins_are_safe=not _has_star_import(module))
+    finder = _CallSiteFinder(
+        lines,
+        shifts,
+        builtins_are_safe=not _has_star_import(module),
+        imported=imported_at_module_level(ast.parse(parsed)),
+    )
     # libcst's scope analysis asks ``hasattr(builtins, name)`` for every unresolved name, and for
     # ``__annotations__`` that creates ``builtins.__annotations__`` (a module's annotations dict
     # is made on first access). The transpiler runs inside the user's process, so that would make
@@ -232,6 +235,26 @@ def _find_insertions(source: str) -> list[Insertion]:
         if not had_annotations:
             builtins.__dict__.pop("__annotations__", None)
     return sorted(finder.insertions)
+
+
+def imported_at_module_level(tree: ast.Module) -> frozenset[str]:
+    """The names an import binds in the module's own scope (CPython's ``is_import_originated``:
+    ``name.attr(args)`` on one of them is compiled as an attribute call, not a method call)."""
+    names: set[str] = set()
+    pending: list[ast.AST] = list(tree.body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            names.update(
+                (a.asname or a.name.partition(".")[0]) for a in node.names if a.name != "*"
+            )
+        elif not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            pending.extend(
+                child
+                for child in ast.iter_child_nodes(node)
+                if isinstance(child, ast.stmt | ast.excepthandler | ast.match_case)
+            )
+    return frozenset(names)
 
 
 def _dropped_prefixes(lines: list[str], generated: str) -> dict[int, int]:
