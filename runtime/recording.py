@@ -197,7 +197,13 @@ async def _replayed_awaitable(entry: Entry) -> Any:
 
 
 def replay(entry: Entry) -> Any:
-    """The recorded result of ``entry``, or its recorded exception raised again."""
+    """The recorded result of ``entry``, or its recorded exception raised again.
+
+    The exception's traceback then holds the script's frames down to the call site, as in the
+    first run (the resolver takes durable-python's own frames out), and nothing below it: the
+    frames a library function had there cannot exist, as it did not run this time. A C function
+    (``os.remove``, ``open``) has none under plain python either, so its traceback is the same.
+    """
     outcome = entry.outcome
     if outcome == _OK:
         return codec.loads(entry.payload)
