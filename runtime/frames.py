@@ -77,5 +77,12 @@ def without_own_frames(tb: TracebackType | None) -> TracebackType | None:
     return head
 
 
+def drop_own_frames(exc: BaseException) -> None:
+    """Take durable-python's frames out of the traceback of ``exc``, which an ``except`` block
+    then raises again with a bare ``raise`` (that adds no entry): for an exception that does not
+    leave through the resolver's C wrapper, as an awaited effect's is raised at the ``await``."""
+    exc.__traceback__ = without_own_frames(exc.__traceback__)
+
+
 def _is_own(tb: TracebackType) -> bool:
     return tb.tb_frame.f_code.co_filename.startswith(_OWN_DIRS)

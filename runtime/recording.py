@@ -184,6 +184,7 @@ async def _record_awaited(
     except Exception as exc:
         outcome, payload = codec.encode_exception(exc)
         journal.record(task, seq, spec, site, fp, outcome, payload, started)
+        frames.drop_own_frames(exc)
         raise
     finally:
         inside_awaited_effect.reset(covered)
@@ -193,7 +194,11 @@ async def _record_awaited(
 
 
 async def _replayed_awaitable(entry: Entry) -> Any:
-    return replay(entry)
+    try:
+        return replay(entry)
+    except Exception as exc:
+        frames.drop_own_frames(exc)
+        raise
 
 
 def replay(entry: Entry) -> Any:

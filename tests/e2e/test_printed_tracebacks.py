@@ -37,6 +37,10 @@ LIBRARY = """
         raise ShippingError(f"parcel {n} lost")
 
 
+    async def send_later(n):
+        return _lose(n)
+
+
     def track(n):
         try:
             return {}[n]
@@ -62,6 +66,7 @@ WAYS = {
 }
 
 SCRIPT = """
+    import asyncio
     import logging
     import os
     import sys
@@ -83,6 +88,10 @@ SCRIPT = """
         return order(3)
 
 
+    async def checkout_later():
+        return await shipping.send_later(6)
+
+
     def refuse(item):
         raise ValueError(f"refused {{item}}")
 
@@ -93,6 +102,7 @@ SCRIPT = """
         lambda: shipping.each([1, 2], refuse),
         lambda: os.remove("missing.txt"),
         lambda: open("missing.txt"),
+        lambda: asyncio.run(checkout_later()),
     ]
     for attempt in attempts:
         try:
@@ -123,7 +133,7 @@ def test_caught_traceback_is_printed_like_python(sandbox, way):
         plain.returncode,
     )
     recorded = {entry["name"] for entry in sandbox.journal_of("job.py")}
-    assert {"shipping.send", "shipping.track", "shipping.each", "posix.remove"} <= recorded
+    assert {"shipping.send", "shipping.send_later", "shipping.each", "posix.remove"} <= recorded
 
 
 def test_uncaught_exception_goes_to_the_scripts_own_excepthook_like_python(sandbox):
@@ -160,6 +170,7 @@ def test_uncaught_exception_goes_to_the_scripts_own_excepthook_like_python(sandb
 
 
 RESUMED = """
+    import asyncio
     import os
     import traceback
 
@@ -186,14 +197,24 @@ RESUMED = """
             return exc
 
 
-    failures = [checkout(), tidy()]
+    async def checkout_later():
+        try:
+            await shipping.send_later(6)
+        except shipping.ShippingError as exc:
+            traceback.print_exc()
+            return exc
+
+
+    failures = [checkout(), tidy(), asyncio.run(checkout_later())]
     shipping.confirm(1)
     for exc in failures:
         print(type(exc).__name__, exc.args, [f.name for f in traceback.extract_tb(exc.__traceback__)])
         traceback.print_exception(exc)
 """
-# A frame of the library in a printed traceback: its ``File`` line, then its source and carets.
+# A frame of the library in a printed traceback (its ``File`` line, its source and carets), and
+# in the frames' names the script prints.
 LIBRARY_FRAME = re.compile(r'  File "[^"]*shipping\.py".*\n(?:    .*\n)*')
+LIBRARY_NAME = re.compile(r", '(?:send|send_later|_lose)'")
 
 
 @needs_c_resolver
@@ -201,22 +222,24 @@ def test_replayed_exception_prints_the_scripts_frames_once(sandbox):
     """Killed after the tracebacks were printed, the resumed run does not print them again; the
     replayed exceptions still work, with the script's frames down to the call site: python's,
     but for the library's frames (the library did not run this time). ``os.remove`` is a C
-    function, so its traceback is python's exactly."""
+    function, so its traceback is python's exactly; an awaited one keeps the script's frames too."""
     sandbox.write("job.py", RESUMED)
     plain = sandbox.python("job.py")
-    assert plain.returncode == 0 and plain.stderr.count("Traceback") == 4, plain
+    assert plain.returncode == 0 and plain.stderr.count("Traceback") == 6, plain
     sandbox.run("job.py")  # the whole run, to find where to kill the next one
-    names = [entry["name"] for entry in sandbox.journal_of("job.py")]
-    after_confirm = names.index("shipping.confirm") + 1
+    journal = sandbox.journal_of("job.py")
+    confirm = next(entry for entry in journal if entry["name"] == "shipping.confirm")
+    # Committed with it: the main task's entries up to it and those of asyncio.run's task.
+    after_confirm = sum(e["task"] != "main" or e["seq"] <= confirm["seq"] for e in journal)
 
     execution = sandbox.resume("job.py", kill_ats=[after_confirm])
     killed, resumed = execution.attempts
     assert killed.killed and "resuming run" in resumed.notes, execution
     assert killed.stdout == ""
     printed_before = killed.script_stderr
-    assert printed_before.count("Traceback") == 2 and "in _lose" in printed_before, killed
+    assert printed_before.count("Traceback") == 3 and "in _lose" in printed_before, killed
     assert plain.stderr.startswith(printed_before)
     printed_after = plain.stderr[len(printed_before) :]
     assert resumed.script_stderr == LIBRARY_FRAME.sub("", printed_after)
-    assert resumed.stdout == plain.stdout.replace(", 'send', '_lose'", "")
+    assert resumed.stdout == LIBRARY_NAME.sub("", plain.stdout)
     assert resumed.returncode == 0
