@@ -100,6 +100,9 @@ MODULE_ALIASES = {
 # Modules whose callables compute from their arguments and the interpreter's own state only.
 # Functions in them that mutate their arguments (heapq.heappush, bisect.insort, list.sort,
 # random.shuffle) are inline on purpose: replay re-runs them on the same replayed inputs.
+# CPython's C-API test modules (the last line) are in-process by nature; recorded, the exception
+# ``_testcapi.raise_exception`` sets would be instantiated inside the runtime rather than in the
+# frame that catches it, as Python does (test_exceptions' testSettingException looks).
 _PURE = """
     builtins math cmath numbers decimal fractions statistics operator functools itertools
     collections collections.abc heapq bisect copy copyreg array queue weakref gc
@@ -111,6 +114,7 @@ _PURE = """
     graphlib colorsys locale gettext importlib pkgutil email mimetypes zoneinfo
     xml tomllib configparser sysconfig platform stat string.templatelib threading asyncio
     concurrent selectors durable_python
+    _testcapi _testinternalcapi _testbuffer _testmultiphase _testsinglephase _testimportmultiple
 """
 
 # Third-party modules that are pure, or whose objects come back from replay and must keep working

@@ -8,9 +8,17 @@
  * function's decision is kept on its code object (in the code's "extra" slot of PEP 523: hashing a
  * code object costs more than the whole call), tagged with the generation of ``configure`` that
  * made it; a builtin method of an object whose type runs inline entirely is settled by that type.
+ *
+ * A recording wrapper is handed out inside a ``Hiding`` object, a C callable: C calls add no
+ * traceback entry, so when the wrapper raises, ``Hiding`` takes the runtime's own frames out of the
+ * exception's traceback (with ``frames.without_own_frames``) and the call site's frame then adds
+ * its entry as usual. Code that walks ``exc.__traceback__`` sees the frames plain Python has. A
+ * successful call pays one forwarding C call and nothing else.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stddef.h>
+#include <structmember.h>
 
 #if PY_VERSION_HEX >= 0x030C0000
 #define GET_CODE_EXTRA PyUnstable_Code_GetExtra
@@ -40,6 +48,7 @@ static PyObject *slow_path = NULL;         /* f -> decision, deciding and cachin
 static PyObject *apply_decision(PyObject *decision, PyObject *f);
 static PyObject *generation = NULL;        /* a new object at each configure: stale extras miss */
 static PyObject *shared_code = NULL;       /* on a code object: decide its functions one by one */
+static PyObject *without_own_frames = NULL; /* traceback -> the same without durable-python's frames */
 static Py_ssize_t extra_index = -1;
 static PyObject *self_name = NULL;         /* "__self__" */
 
@@ -97,6 +106,75 @@ resolve_function_slowly(PyObject *f, PyObject *function, PyObject *code)
     return result;
 }
 
+typedef struct {
+    PyObject_HEAD
+    PyObject *wrapper;
+    vectorcallfunc vectorcall;
+} Hiding;
+
+/* Replace the raised exception's traceback by the same without durable-python's own frames. If
+ * that fails (no memory, no stack left), the exception is left as it was. */
+static void
+hide_own_frames(void)
+{
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (value != NULL && tb != NULL && PyExceptionInstance_Check(value)) {
+        PyObject *kept = PyObject_CallOneArg(without_own_frames, tb);
+        if (kept == NULL) {
+            PyErr_Clear();
+        }
+        else if (PyException_SetTraceback(value, kept) < 0) {
+            PyErr_Clear();
+            Py_DECREF(kept);
+        }
+        else {
+            Py_DECREF(tb);
+            tb = kept;
+            if (kept == Py_None) {
+                Py_DECREF(kept);
+                tb = NULL;
+            }
+        }
+    }
+    PyErr_Restore(type, value, tb);
+}
+
+static PyObject *
+hiding_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    PyObject *result = PyObject_Vectorcall(((Hiding *)self)->wrapper, args, nargsf, kwnames);
+    if (result == NULL) {
+        hide_own_frames();
+    }
+    return result;
+}
+
+static void
+hiding_dealloc(PyObject *self)
+{
+    Py_DECREF(((Hiding *)self)->wrapper);
+    PyObject_Free(self);
+}
+
+static PyMemberDef hiding_members[] = {
+    {"__wrapped__", T_OBJECT, offsetof(Hiding, wrapper), READONLY, "the recording wrapper"},
+    {NULL},
+};
+
+static PyTypeObject HidingType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "durable_python._resolver.Hiding",
+    .tp_doc = "A recording wrapper whose frames are taken out of the tracebacks it raises.",
+    .tp_basicsize = sizeof(Hiding),
+    .tp_dealloc = hiding_dealloc,
+    .tp_call = PyVectorcall_Call,
+    .tp_vectorcall_offset = offsetof(Hiding, vectorcall),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_members = hiding_members,
+};
+
 static PyObject *
 apply_decision(PyObject *decision, PyObject *f)
 {
@@ -104,7 +182,18 @@ apply_decision(PyObject *decision, PyObject *f)
         Py_INCREF(f);
         return f;
     }
-    return PyObject_CallOneArg(decision, f);
+    PyObject *wrapper = PyObject_CallOneArg(decision, f);
+    if (wrapper == NULL || wrapper == f || without_own_frames == NULL) {
+        return wrapper;
+    }
+    Hiding *hiding = PyObject_New(Hiding, &HidingType);
+    if (hiding == NULL) {
+        Py_DECREF(wrapper);
+        return NULL;
+    }
+    hiding->wrapper = wrapper;
+    hiding->vectorcall = hiding_vectorcall;
+    return (PyObject *)hiding;
 }
 
 static PyObject *
@@ -311,16 +400,18 @@ resolve(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 static PyObject *
 configure(PyObject *module, PyObject *args)
 {
-    PyObject *new_decisions, *new_owner_types, *new_slow_path, *new_shared_code;
-    if (!PyArg_ParseTuple(args, "O!O!OO:configure", &PyDict_Type, &new_decisions, &PyDict_Type,
-                          &new_owner_types, &new_slow_path, &new_shared_code)) {
+    PyObject *new_decisions, *new_owner_types, *new_slow_path, *new_shared_code, *new_hide;
+    if (!PyArg_ParseTuple(args, "O!O!OOO:configure", &PyDict_Type, &new_decisions, &PyDict_Type,
+                          &new_owner_types, &new_slow_path, &new_shared_code, &new_hide)) {
         return NULL;
     }
     Py_INCREF(new_decisions);
     Py_INCREF(new_owner_types);
     Py_INCREF(new_slow_path);
     Py_INCREF(new_shared_code);
+    Py_INCREF(new_hide);
     Py_XSETREF(shared_code, new_shared_code);
+    Py_XSETREF(without_own_frames, new_hide);
     Py_XSETREF(decisions, new_decisions);
     Py_XSETREF(inline_owner_types, new_owner_types);
     Py_XSETREF(slow_path, new_slow_path);
@@ -336,7 +427,8 @@ static PyMethodDef methods[] = {
      "resolve(f): the callable to call in place of f; resolve(obj, name): obj itself, or an "
      "object whose every attribute is the callable to call in place of obj.name."},
     {"configure", configure, METH_VARARGS,
-     "configure(decisions, inline_owner_types, slow_path, shared_code): share resolver.py's caches."},
+     "configure(decisions, inline_owner_types, slow_path, shared_code, without_own_frames): share "
+     "resolver.py's caches and say how tracebacks lose durable-python's frames."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -356,7 +448,7 @@ PyInit__resolver(void)
     if (self_name == NULL && (self_name = PyUnicode_InternFromString("__self__")) == NULL) {
         return NULL;
     }
-    if (PyType_Ready(&HolderType) < 0) {
+    if (PyType_Ready(&HolderType) < 0 || PyType_Ready(&HidingType) < 0) {
         return NULL;
     }
     return PyModule_Create(&module_def);

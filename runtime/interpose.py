@@ -25,6 +25,10 @@ from . import context, environ, runner, streams, waiting
 from .stores.base import CANCEL_SIGNAL
 
 
+def _inline(f: object) -> object:
+    return f
+
+
 @contextmanager
 def activate(run: context.RunContext, path: str, argv: list[str]) -> Iterator[ModuleType]:
     """Run ``path`` as ``__main__`` with ``argv`` under ``run``; yields the main module."""
@@ -58,7 +62,9 @@ def activate(run: context.RunContext, path: str, argv: list[str]) -> Iterator[Mo
         uninstall_numpy_seed()
         sys.setrecursionlimit(saved_limit)
         random.setstate(saved_random)
-        builtins.__dp__ = saved_resolver
+        # Script code may run after the run (its ``sys.excepthook`` reporting the uncaught
+        # exception, ``atexit`` handlers, ``__del__``): nothing is recorded then, it runs inline.
+        builtins.__dp__ = _inline if saved_resolver is None else saved_resolver
         sys.argv[:], sys.path[:] = saved_argv, saved_path
         if saved_main is not None:
             sys.modules["__main__"] = saved_main

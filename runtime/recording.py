@@ -184,6 +184,7 @@ async def _record_awaited(
     except Exception as exc:
         outcome, payload = codec.encode_exception(exc)
         journal.record(task, seq, spec, site, fp, outcome, payload, started)
+        frames.drop_own_frames(exc)
         raise
     finally:
         inside_awaited_effect.reset(covered)
@@ -193,11 +194,21 @@ async def _record_awaited(
 
 
 async def _replayed_awaitable(entry: Entry) -> Any:
-    return replay(entry)
+    try:
+        return replay(entry)
+    except Exception as exc:
+        frames.drop_own_frames(exc)
+        raise
 
 
 def replay(entry: Entry) -> Any:
-    """The recorded result of ``entry``, or its recorded exception raised again."""
+    """The recorded result of ``entry``, or its recorded exception raised again.
+
+    The exception's traceback then holds the script's frames down to the call site, as in the
+    first run (the resolver takes durable-python's own frames out), and nothing below it: the
+    frames a library function had there cannot exist, as it did not run this time. A C function
+    (``os.remove``, ``open``) has none under plain python either, so its traceback is the same.
+    """
     outcome = entry.outcome
     if outcome == _OK:
         return codec.loads(entry.payload)

@@ -182,7 +182,7 @@ def _left_over(journal: Journal) -> list:
 
 
 def _user_site(tb: TracebackType | None) -> str:
-    tb = runner.without_own_frames(tb)
+    tb = frames.without_own_frames(tb)
     last = None
     while tb is not None:
         last = tb
@@ -256,5 +256,5 @@ def _classify(
 
 
 def _format(exc: BaseException) -> str:
-    tb = runner.without_own_frames(exc.__traceback__)
+    tb = frames.without_own_frames(exc.__traceback__)
     return "".join(traceback.format_exception(type(exc), exc, tb))

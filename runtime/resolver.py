@@ -11,6 +11,13 @@ function), a builtin, a class; a builtin method of an object whose type runs inl
 One code object can stand for many functions: a decorator's wrapper (``functools.wraps``) or a
 factory's generated methods, each renamed after what it wraps. Those are decided per function, by
 identity: their code is marked ``SHARED_CODE``, so one method's decision is never another's.
+
+The C resolver hands a recording wrapper out inside a C callable that takes durable-python's own
+frames out of the traceback of an exception the call raises (``frames.without_own_frames``), so
+``traceback.print_exc()`` or a custom ``sys.excepthook`` shows the frames plain Python shows. The
+pure-Python fallback cannot: a Python function in between would add a frame of its own, and the
+wrappers take the call site from their caller's frame. Without the C extension, a caught
+exception's traceback keeps the wrapper frames (an uncaught one is still reported without them).
 """
 
 from __future__ import annotations
@@ -27,6 +34,8 @@ from types import (
     WrapperDescriptorType,
 )
 from typing import Any
+
+from .frames import without_own_frames
 
 # A decision is ``None`` (run inline) or a factory that wraps the callable for recording.
 Decision = Callable[[Any], Any] | None
@@ -161,4 +170,4 @@ def install(decide: Decide, all_methods_inline: Callable[[type], bool] | None = 
     decisions.clear()
     inline_owner_types.clear()
     _by_owner_method.clear()
-    _configure(decisions, inline_owner_types, decide_and_remember, SHARED_CODE)
+    _configure(decisions, inline_owner_types, decide_and_remember, SHARED_CODE, without_own_frames)

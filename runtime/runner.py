@@ -11,17 +11,12 @@ import builtins
 import importlib.machinery
 import os
 import sys
-from types import CodeType, FrameType, ModuleType, TracebackType
+from types import CodeType, FrameType, ModuleType
 
-import durable_python.integrations
 from durable_python.transpiler import importer, load_code
 
 from . import resolver
-
-_OWN_DIRS = tuple(
-    os.path.join(os.path.dirname(os.path.realpath(p)), "")
-    for p in (__file__, importer.__file__, durable_python.integrations.__file__)
-)
+from .frames import without_own_frames
 
 
 def script_code(path: str) -> CodeType:
@@ -57,25 +52,6 @@ def _make_room_for_own_frames(executing: FrameType) -> None:
     while frame is not None:
         depth, frame = depth + 1, frame.f_back
     sys.setrecursionlimit(sys.getrecursionlimit() + depth)
-
-
-def without_own_frames(tb: TracebackType | None) -> TracebackType | None:
-    """Drop durable-python's frames from a traceback so it reads like plain Python's."""
-    head = tb
-    while head is not None and _is_own(head):
-        head = head.tb_next
-    node = head
-    while node is not None:
-        following = node.tb_next
-        while following is not None and _is_own(following):
-            following = following.tb_next
-        node.tb_next = following
-        node = following
-    return head
-
-
-def _is_own(tb: TracebackType) -> bool:
-    return tb.tb_frame.f_code.co_filename.startswith(_OWN_DIRS)
 
 
 def exit_code_of(exc: SystemExit) -> int:

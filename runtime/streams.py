@@ -35,6 +35,8 @@ class OutputOnce:
         self._held: dict[str, tuple[int, str]] = {}
 
     def write(self, text: str) -> int:
+        if not text:  # ``print(line, end="")`` ends so: it must not open a line, claiming a seq
+            return 0
         task = recording.current_task()
         if task is not None and (task.replaying or self._name in task.lines_replaying):
             if self._skip_replayed(task, text):

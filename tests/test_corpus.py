@@ -8,12 +8,15 @@ and the exit code must be the same.
 
 A few are imported by a runner script instead (``IMPORTED``), so the import hook rewrites them.
 
+``test_exceptions``'s ``testSettingException`` expects an exception whose ``__init__`` fails
+inside ``_testcapi.raise_exception`` to come from that ``__init__``, called from the test's own
+frame: Python instantiates it in the frame that catches it. A recorded call cannot keep that
+(recording the exception instantiates it inside the runtime), so CPython's C-API test modules
+(``_testcapi`` ...), which touch nothing outside the interpreter, run inline.
+
 Left out on purpose: ``test_compile`` (it inspects the line tables of its own functions'
-bytecode, which the rewrite changes by design), ``test_exceptions`` (``testSettingException``
-expects the frame after a call of ``_testcapi.raise_exception`` to be the exception's
-``__init__``; the runtime records that call as an effect through a Python wrapper, whose frame
-sits in between) and modules that do not pass under plain ``python`` when run this way
-(``test_unpack``, ``test_pprint``, ``test_funcattrs``, ...).
+bytecode, which the rewrite changes by design) and modules that do not pass under plain
+``python`` when run this way (``test_unpack``, ``test_pprint``, ``test_funcattrs``, ...).
 
 All runs are started together, at most one per CPU (about a minute of CPU time in all).
 """
@@ -41,6 +44,7 @@ MORE = [
     "test_positional_only_arg",
     "test_keywordonlyarg",
     "test_exception_group",
+    "test_exceptions",
     "test_raise",
     "test_fstring",
     "test_frame",

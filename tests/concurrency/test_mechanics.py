@@ -572,10 +572,18 @@ SUBMITTED = """
         for thread in threads:
             thread.join()
         values = []
-    else:
+    elif mode == "to_thread":
         async def main():
             return await asyncio.gather(
                 *(asyncio.to_thread(fx.effect, log, f"s{n}", 0.002) for n in range(8))
+            )
+
+        values = asyncio.run(main())
+    else:
+        async def main():
+            loop = asyncio.get_running_loop()
+            return await asyncio.gather(
+                *(loop.run_in_executor(None, fx.effect, log, f"s{n}", 0.002) for n in range(8))
             )
 
         values = asyncio.run(main())
@@ -585,9 +593,10 @@ SUBMITTED = """
 """
 
 
-@pytest.mark.parametrize("mode", ["submit", "map", "thread", "to_thread"])
+@pytest.mark.parametrize("mode", ["submit", "map", "thread", "to_thread", "run_in_executor"])
 def test_library_function_run_by_a_pool_or_thread_is_recorded(cc, mode):
-    """A library function handed to a pool, a thread or asyncio.to_thread is an effect."""
+    """A library function handed to a pool, a thread, asyncio.to_thread or the event loop's
+    default executor is an effect."""
     cc.write_lib("fx.py", FX)
     cc.write("job.py", SUBMITTED)
     log = cc.root / "run.log"
