@@ -18,7 +18,7 @@ from durable_python.transpiler.importer import is_rewritten
 
 from . import context, resolver
 from .model import Policy
-from .recording import Recorded, call
+from .recording import Recorded, ValueWrappers, call
 from .resolver import Decision
 
 
@@ -111,8 +111,10 @@ class Decider:
             return functools.partial(sdk_streams.LibraryCall, spec)
         if policy == Policy.INLINE:
             return None
-        if policy == Policy.VALUE or policy == Policy.EFFECT:
-            return functools.partial(Recorded, call(Policy(policy), name))
+        if policy == Policy.VALUE:
+            return ValueWrappers(call(Policy.VALUE, name)).__getitem__
+        if policy == Policy.EFFECT:
+            return functools.partial(Recorded, call(Policy.EFFECT, name))
         return functools.partial(handlers.handler_for(policy), name)
 
     def kind_of(self, f: Any) -> str:
@@ -121,6 +123,8 @@ class Decider:
         decision = self._decide(f)
         if decision is None:
             return str(Policy.INLINE)
+        if isinstance(getattr(decision, "__self__", None), ValueWrappers):
+            return decision.__self__.spec.policy
         if isinstance(decision.func, type) and issubclass(decision.func, Recorded):
             return decision.args[0].policy
         return decision.func.__name__
