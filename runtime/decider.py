@@ -18,7 +18,7 @@ from durable_python.transpiler.importer import is_rewritten
 
 from . import context, resolver
 from .model import Policy
-from .recording import Recorded, ValueWrappers, call
+from .recording import Recorded, Wrappers, call, values
 from .resolver import Decision
 
 
@@ -101,20 +101,20 @@ class Decider:
         name = _journal_name(f, module, qualname)
         if self.is_rewritten_module(module):
             if self.user.get(name) == Policy.EFFECT:  # a declared activity
-                return functools.partial(Recorded, call(Policy.EFFECT, name))
+                return Wrappers(Recorded, call(Policy.EFFECT, name)).__getitem__
             return None
         if isinstance(f, type) and issubclass(f, BaseException):
             return None
         policy = self.known_policy_of(knowledge.MODULE_ALIASES.get(module, module), qualname)
         if policy is None:  # unknown: an effect; a class of it may make an unsaveable client
             spec = call(Policy.EFFECT, name, constructs=isinstance(f, type))
-            return functools.partial(sdk_streams.LibraryCall, spec)
+            return Wrappers(sdk_streams.LibraryCall, spec).__getitem__
         if policy == Policy.INLINE:
             return None
         if policy == Policy.VALUE:
-            return ValueWrappers(call(Policy.VALUE, name)).__getitem__
+            return values(call(Policy.VALUE, name))
         if policy == Policy.EFFECT:
-            return functools.partial(Recorded, call(Policy.EFFECT, name))
+            return Wrappers(Recorded, call(Policy.EFFECT, name)).__getitem__
         return functools.partial(handlers.handler_for(policy), name)
 
     def kind_of(self, f: Any) -> str:
@@ -123,10 +123,8 @@ class Decider:
         decision = self._decide(f)
         if decision is None:
             return str(Policy.INLINE)
-        if isinstance(getattr(decision, "__self__", None), ValueWrappers):
+        if isinstance(getattr(decision, "__self__", None), Wrappers):
             return decision.__self__.spec.policy
-        if isinstance(decision.func, type) and issubclass(decision.func, Recorded):
-            return decision.args[0].policy
         return decision.func.__name__
 
 

@@ -6,7 +6,7 @@ before the script goes on. Values and outputs only queue: a background flusher c
 ``FLUSH_INTERVAL`` seconds, and everything left is committed when the run stops.
 
 Batched entries (values, markers) wait in ``values``, a deque appended to without a lock; a plain
-value (``recording.ValueWrappers``) waits there raw, as ``(task, seq, code, lasti, name,
+value (``recording.values``) waits there raw, as ``(task, seq, code, lasti, name,
 fingerprint, result, time)``, and is made a record (its site, its pickle) in bulk by the commit
 that writes it: per value, the script's thread pays a tuple and an append.
 """

@@ -88,10 +88,14 @@ def perform(
     spec: Call, frame: FrameType, args: tuple, kwargs: dict, live: Callable[[], Any]
 ) -> Any:
     """Replay the next entry if the journal has it, else run ``live()`` and record its outcome."""
-    task = current_task()
-    if task is None:
+    run = context._active  # current_task(), written out: a resume runs this per entry
+    if run is None or local.depth or inside_awaited_effect.get():
         return live()
-    run = context._active
+    task = task_var.get()
+    if task is None:
+        if threading.get_ident() != _main_thread_id:
+            return live()
+        task = run.journal.main
     if run.failure is not None:
         raise run.failure
     if spec.policy == _EFFECT and run.retry_policy_for is not None:
@@ -101,13 +105,17 @@ def perform(
     fp = fingerprint(args, kwargs)
     seq, entry = task.claim()
     if entry is not None:
-        if entry.name != spec.name or not argdiff.same(entry.fingerprint, fp):
+        recorded = entry.fingerprint  # argdiff.same, written out
+        if entry.name != spec.name or (recorded != fp and recorded.partition("|")[0] != fp):
             _diverged(run, entry, spec, args, kwargs, frames.site_of(frame))
-        if entry.policy == _AWAITED:
+        policy, outcome = entry.policy, entry.outcome
+        if policy == _AWAITED:
             return _replayed_awaitable(entry)
-        if entry.policy == _CANCEL:
+        if policy == _CANCEL:
             run.cancel_delivered()
-        if entry.outcome == _CONSTRUCTED:
+        if outcome == _OK:
+            return codec.loads(entry.payload)
+        if outcome == _CONSTRUCTED:
             return run_unrecorded(live)
         return replay(entry)
     site = frames.site_of(frame)
@@ -284,28 +292,34 @@ class Recorded:
         return perform(self._spec, sys._getframe(1), args, kwargs, lambda: f(*args, **kwargs))
 
 
-class ValueWrappers(dict):
-    """The wrappers of one value callable (``time.perf_counter``), made once per callable.
+class Wrappers(dict):
+    """The wrappers of one recorded callable, made once per callable: ``make(spec, f)`` is one.
 
-    The resolver calls ``ValueWrappers(spec).__getitem__`` with the callable: a dictionary
-    lookup in C. A module's function or builtin is kept; a bound method (``path.exists``) gets
-    a wrapper of its own at each call, so that no instance is kept alive.
+    A decision (see resolver.py) is ``Wrappers(make, spec).__getitem__``: the resolver calls it
+    with the callable, a dictionary lookup in C. A module-level function or builtin keeps its
+    wrapper; any other callable (a bound method: ``path.exists``) gets one at each call, so that
+    no instance or closure is kept alive.
     """
 
-    __slots__ = ("spec",)
+    __slots__ = ("make", "spec")
 
-    def __init__(self, spec: Call) -> None:
+    def __init__(self, make: Callable[[Call, Any], Callable[..., Any]], spec: Call) -> None:
         super().__init__()
-        self.spec = spec
+        self.make, self.spec = make, spec
 
     def __missing__(self, f: Any) -> Callable[..., Any]:
-        wrapper = _value_wrapper(self.spec, f)
-        if type(f) is FunctionType or (
-            type(f) is BuiltinFunctionType
-            and (f.__self__ is None or type(f.__self__) is ModuleType)
+        wrapper = self.make(self.spec, f)
+        kind = type(f)
+        if (kind is FunctionType and "<locals>" not in f.__qualname__) or (
+            kind is BuiltinFunctionType and (f.__self__ is None or type(f.__self__) is ModuleType)
         ):
             self[f] = wrapper
         return wrapper
+
+
+def values(spec: Call) -> Callable[[Any], Callable[..., Any]]:
+    """The decision of a value callable (``time.perf_counter``)."""
+    return Wrappers(_value_wrapper, spec).__getitem__
 
 
 def _value_wrapper(spec: Call, f: Any) -> Callable[..., Any]:

@@ -122,7 +122,7 @@ def test_a_library_class_is_a_constructor_its_functions_and_methods_are_not():
     lib = _library("someclient.api", CLIENTS)
     driver = _library("pymysql.connections", "class Connection: ...")
     try:
-        spec_of = lambda f: Decider().decide(f).args[0]  # noqa: E731
+        spec_of = lambda f: Decider().decide(f).__self__.spec  # noqa: E731
         assert spec_of(lib.Client).constructs and spec_of(lib.Client).policy == "effect"
         assert not spec_of(lib.connect).constructs
         assert not spec_of(lib.Client().send).constructs
