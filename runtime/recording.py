@@ -7,6 +7,7 @@ describing the call with a ``Call`` (its policy, its callable's name, whether it
 
 from __future__ import annotations
 
+import functools
 import inspect
 import sys
 import threading
@@ -317,9 +318,21 @@ class Wrappers(dict):
         return wrapper
 
 
-def values(spec: Call) -> Callable[[Any], Callable[..., Any]]:
+def wrappers(
+    make: Callable[[Call, Any], Callable[..., Any]], spec: Call, f: Any
+) -> Callable[[Any], Callable[..., Any]]:
+    """The decision for ``f``, a callable ``make(spec, f)`` records: ``Wrappers``' lookup, or
+    for an unhashable callable object (decided at each call anyway) ``make`` itself."""
+    try:
+        hash(f)
+    except TypeError:
+        return functools.partial(make, spec)
+    return Wrappers(make, spec).__getitem__
+
+
+def values(spec: Call, f: Any) -> Callable[[Any], Callable[..., Any]]:
     """The decision of a value callable (``time.perf_counter``)."""
-    return Wrappers(_value_wrapper, spec).__getitem__
+    return wrappers(_value_wrapper, spec, f)
 
 
 def _value_wrapper(spec: Call, f: Any) -> Callable[..., Any]:

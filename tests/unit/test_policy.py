@@ -144,3 +144,17 @@ def test_functions_sharing_a_decorators_code_are_decided_one_by_one():
     finally:
         Decider().install()
         del sys.modules["someclient.api"]
+
+
+def test_an_unhashable_callable_object_is_recorded():
+    """A library's callable object without a hash is decided at each call: never looked up."""
+    lib = _library("someclient.api", "class Op:\n    __hash__ = None\n    def __call__(self): ...")
+    from durable_python import resolver
+
+    Decider().install()
+    try:
+        op = lib.Op()
+        assert resolver.resolve(op)._spec.name == "someclient.api.Op.__call__"
+        assert Decider().kind_of(op) == "effect"
+    finally:
+        del sys.modules["someclient.api"]
