@@ -18,7 +18,7 @@ from durable_python.transpiler.importer import is_rewritten
 
 from . import context, resolver
 from .model import Policy
-from .recording import Recorded, call
+from .recording import Call, Recorded, Wrappers, call, values, wrappers
 from .resolver import Decision
 
 
@@ -104,18 +104,20 @@ class Decider:
         name = _journal_name(f, module, qualname)
         if self.is_rewritten_module(module):
             if self.user.get(name) == Policy.EFFECT:  # a declared activity
-                return functools.partial(Recorded, call(Policy.EFFECT, name))
+                return wrappers(Recorded, call(Policy.EFFECT, name), f)
             return None
         if isinstance(f, type) and issubclass(f, BaseException):
             return None
         policy = self.known_policy_of(knowledge.MODULE_ALIASES.get(module, module), qualname)
         if policy is None:  # unknown: an effect; a class of it may make an unsaveable client
             spec = call(Policy.EFFECT, name, constructs=isinstance(f, type))
-            return functools.partial(sdk_streams.LibraryCall, spec)
+            return wrappers(sdk_streams.LibraryCall, spec, f)
         if policy == Policy.INLINE:
             return None
-        if policy == Policy.VALUE or policy == Policy.EFFECT:
-            return functools.partial(Recorded, call(Policy(policy), name))
+        if policy == Policy.VALUE:
+            return values(call(Policy.VALUE, name), f)
+        if policy == Policy.EFFECT:
+            return wrappers(Recorded, call(Policy.EFFECT, name), f)
         return functools.partial(handlers.handler_for(policy), name)
 
     def kind_of(self, f: Any) -> str:
@@ -124,7 +126,9 @@ class Decider:
         decision = self._decide(f)
         if decision is None:
             return str(Policy.INLINE)
-        if isinstance(decision.func, type) and issubclass(decision.func, Recorded):
+        if isinstance(getattr(decision, "__self__", None), Wrappers):
+            return decision.__self__.spec.policy
+        if decision.args and isinstance(decision.args[0], Call):  # an unhashable callable's
             return decision.args[0].policy
         return decision.func.__name__
 

@@ -4,16 +4,24 @@ Recorded entries are served from memory (loaded in one query at start). New entr
 queued; an effect commits the queue together with its own entry in one write of the store
 before the script goes on. Values and outputs only queue: a background flusher commits them within
 ``FLUSH_INTERVAL`` seconds, and everything left is committed when the run stops.
+
+Batched entries (values, markers) wait in ``values``, a deque appended to without a lock; a plain
+value (``recording.values``) waits there raw, as ``(task, seq, code, lasti, name,
+fingerprint, result, time)``, and is made a record (its site, its pickle) in bulk by the commit
+that writes it: per value, the script's thread pays a tuple and an append.
 """
 
 from __future__ import annotations
 
 import os
+import pickle
 import signal
+import struct
 import sys
 import threading
 import time
 from collections import deque
+from types import CodeType
 from typing import TYPE_CHECKING
 
 from .errors import StoreError
@@ -25,6 +33,11 @@ if TYPE_CHECKING:
 
 FLUSH_INTERVAL = 0.2
 _OUTPUT, _OK = Policy.OUTPUT.value, Outcome.OK.value  # plain strings: compared per entry
+_VALUE = Policy.VALUE.value
+_RAW_VALUE_LENGTH = 8  # a raw value in ``Journal.values``; a record has 11 fields
+# A float's pickle (protocol 2: PROTO, BINFLOAT, the double, STOP) packed in one call: a third
+# of what ``pickle.dumps`` costs for the readings of clocks, the commonest values.
+_FLOAT_PICKLE = struct.Struct(">3sdc")
 
 
 def _flush_real_streams() -> None:
@@ -132,14 +145,14 @@ class Journal:
         self.replayed_total = len(entries)
         self.recorded_count = 0
         self._writer = writer
-        self._queue: deque[tuple[int, tuple]] = deque()
+        self._queue: deque[tuple[int, tuple]] = deque()  # committing entries and outputs
+        self.values: deque[tuple] = deque()  # batched entries: raw values and records
         self._enqueue_lock = threading.Lock()
         self._enqueued = 0  # tickets handed out
         self._written = 0  # every ticket up to this one is in the segment
         # Lines being written, one per (task, stream), each recorded as one entry at its newline.
         self._open_lines: dict[tuple[str, str], list] = {}
         self._output_queued = False  # real streams are flushed before output entries commit
-        self._batched_unwritten = False  # a value (or marker) is queued: written before output
         self._write_lock = threading.Lock()
         self._stopping = threading.Event()
         self._flusher: threading.Thread | None = None
@@ -175,13 +188,12 @@ class Journal:
             task.name, seq, attempt, policy, name, site, fingerprint, outcome, payload, started,
             time.time(),
         )  # fmt: skip
-        ticket = self._enqueue(record)
         if commit:
-            self.commit(ticket)
+            self.commit(self._enqueue(record))
             return
-        self._batched_unwritten = True
+        self.values.append(record)
         if self._flusher is None:
-            self._start_flusher()
+            self.start_flusher()
 
     def write_batched(self) -> None:
         """An effect is about to run live, or text to reach the real stream: what the script
@@ -189,7 +201,7 @@ class Journal:
         value a resume replays (the effect may still run again after a crash, and the line be
         printed again, but with the same values). Written without fdatasync: it must survive
         the process, which is what dies mid-effect."""
-        if self._batched_unwritten:
+        if self.values:
             self.commit(sync=False)
 
     def _enqueue(self, record: tuple) -> int:
@@ -216,7 +228,7 @@ class Journal:
             if text.endswith("\n"):
                 self._close_line(key)
         if self._flusher is None:
-            self._start_flusher()
+            self.start_flusher()
 
     def end_line(self, task: TaskJournal, stream: str) -> None:
         """Queue ``task``'s open line on ``stream`` as it is so far (the script flushed it)."""
@@ -243,11 +255,14 @@ class Journal:
         with self._write_lock:
             if ticket is not None and self._written >= ticket:
                 return
-            self._batched_unwritten = False  # before taking the queue: a later value sets it again
             queue, records, last = self._queue, [], self._written
             while queue:
                 last, record = queue.popleft()
                 records.append(record)
+            # Values after the queue: every value read before a queued entry was made (the
+            # value an effect sends, a line shows) is in the deque by now, so in this write.
+            if self.values:
+                records[:0] = _take_batched(self.values)
             if not records:
                 return
             if self._output_queued:
@@ -269,7 +284,8 @@ class Journal:
         self.commit()
         self._writer.close()
 
-    def _start_flusher(self) -> None:
+    def start_flusher(self) -> None:
+        """Start the thread that commits batched entries every ``FLUSH_INTERVAL`` seconds."""
         self._flusher = threading.Thread(
             target=self._flush_periodically, name="durable-python-flusher", daemon=True
         )
@@ -277,8 +293,46 @@ class Journal:
 
     def _flush_periodically(self) -> None:
         while not self._stopping.wait(FLUSH_INTERVAL):
-            if self._queue:
+            if self._queue or self.values:
                 try:
                     self.commit()
                 except StoreError:
                     return  # the script's own next commit raises it where the user sees it
+
+
+def _take_batched(values: deque[tuple]) -> list[tuple]:
+    """Take the batched entries queued so far (appends may go on meanwhile) as records: a raw
+    value gets its site and its pickle here."""
+    sites, dumps, protocol = _sites, pickle.dumps, pickle.HIGHEST_PROTOCOL
+    pack, take = _FLOAT_PICKLE.pack, values.popleft
+    records = []
+    for _ in range(len(values)):
+        entry = take()
+        if len(entry) == _RAW_VALUE_LENGTH:
+            task, seq, code, lasti, name, fingerprint, result, now = entry
+            site = sites.get((id(code), lasti)) or _site(code, lasti)
+            if type(result) is float:
+                payload = pack(b"\x80\x02G", result, b".")
+            else:
+                payload = dumps(result, protocol)
+            entry = (task, seq, 0, _VALUE, name, site, fingerprint, _OK, payload, now, now)
+        records.append(entry)
+    return records
+
+
+# (id(code), lasti) -> "file:line"; the codes are kept alive in _codes, so no id is reused.
+_sites: dict[tuple[int, int], str] = {}
+_codes: dict[int, CodeType] = {}
+
+
+def _site(code: CodeType, lasti: int) -> str:
+    """``file:line`` of the instruction at byte offset ``lasti`` of ``code`` (a frame's
+    ``f_lasti``), as ``frames.site_of`` gives it for a frame stopped there."""
+    line = code.co_firstlineno
+    for start, end, found in code.co_lines():
+        if start <= lasti < end and found is not None:
+            line = found
+            break
+    _codes[id(code)] = code
+    site = _sites[id(code), lasti] = f"{code.co_filename}:{line}"
+    return site

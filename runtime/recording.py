@@ -7,13 +7,14 @@ describing the call with a ``Call`` (its policy, its callable's name, whether it
 
 from __future__ import annotations
 
+import functools
 import inspect
 import sys
 import threading
 import time
 from collections.abc import Callable
 from contextvars import ContextVar
-from types import FrameType
+from types import BuiltinFunctionType, FrameType, FunctionType, ModuleType
 from typing import Any, NamedTuple
 
 from . import argdiff, codec, context, frames
@@ -29,6 +30,9 @@ _main_thread_id = threading.main_thread().ident
 _EFFECT, _AWAITED, _CANCEL = Policy.EFFECT.value, Policy.AWAITED.value, Policy.CANCEL.value
 _OK, _ERROR, _REBUILT = Outcome.OK.value, Outcome.ERROR.value, Outcome.REBUILT.value
 _UNSAVED, _CONSTRUCTED = Outcome.UNSAVED.value, Outcome.CONSTRUCTED.value
+# Arguments and results of the value fast path: plain and immutable, so an argument cannot call
+# back into the script and a result can wait unpickled until its commit (journal.py).
+_SCALARS = frozenset({str, bytes, int, float, bool, type(None)})
 
 
 class Call(NamedTuple):
@@ -85,10 +89,14 @@ def perform(
     spec: Call, frame: FrameType, args: tuple, kwargs: dict, live: Callable[[], Any]
 ) -> Any:
     """Replay the next entry if the journal has it, else run ``live()`` and record its outcome."""
-    task = current_task()
-    if task is None:
+    run = context._active  # current_task(), written out: a resume runs this per entry
+    if run is None or local.depth or inside_awaited_effect.get():
         return live()
-    run = context._active
+    task = task_var.get()
+    if task is None:
+        if threading.get_ident() != _main_thread_id:
+            return live()
+        task = run.journal.main
     if run.failure is not None:
         raise run.failure
     if spec.policy == _EFFECT and run.retry_policy_for is not None:
@@ -98,13 +106,17 @@ def perform(
     fp = fingerprint(args, kwargs)
     seq, entry = task.claim()
     if entry is not None:
-        if entry.name != spec.name or not argdiff.same(entry.fingerprint, fp):
+        recorded = entry.fingerprint  # argdiff.same, written out
+        if entry.name != spec.name or (recorded != fp and recorded.partition("|")[0] != fp):
             _diverged(run, entry, spec, args, kwargs, frames.site_of(frame))
-        if entry.policy == _AWAITED:
+        policy, outcome = entry.policy, entry.outcome
+        if policy == _AWAITED:
             return _replayed_awaitable(entry)
-        if entry.policy == _CANCEL:
+        if policy == _CANCEL:
             run.cancel_delivered()
-        if entry.outcome == _CONSTRUCTED:
+        if outcome == _OK:
+            return codec.loads(entry.payload)
+        if outcome == _CONSTRUCTED:
             return run_unrecorded(live)
         return replay(entry)
     site = frames.site_of(frame)
@@ -292,4 +304,130 @@ class Recorded:
         return perform(self._spec, sys._getframe(1), args, kwargs, lambda: f(*args, **kwargs))
 
 
-frames.hide(perform, perform_async, _record_awaited, run_unrecorded, Recorded.__call__)
+class Wrappers(dict):
+    """The wrappers of one recorded callable, made once per callable: ``make(spec, f)`` is one.
+
+    A decision (see resolver.py) is ``Wrappers(make, spec).__getitem__``: the resolver calls it
+    with the callable, a dictionary lookup in C. A module-level function or builtin keeps its
+    wrapper; any other callable (a bound method: ``path.exists``) gets one at each call, so that
+    no instance or closure is kept alive.
+    """
+
+    __slots__ = ("make", "spec")
+
+    def __init__(self, make: Callable[[Call, Any], Callable[..., Any]], spec: Call) -> None:
+        super().__init__()
+        self.make, self.spec = make, spec
+
+    def __missing__(self, f: Any) -> Callable[..., Any]:
+        wrapper = self.make(self.spec, f)
+        kind = type(f)
+        if (kind is FunctionType and "<locals>" not in f.__qualname__) or (
+            kind is BuiltinFunctionType and (f.__self__ is None or type(f.__self__) is ModuleType)
+        ):
+            self[f] = wrapper
+        return wrapper
+
+
+def wrappers(
+    make: Callable[[Call, Any], Callable[..., Any]], spec: Call, f: Any
+) -> Callable[[Any], Callable[..., Any]]:
+    """The decision for ``f``, a callable ``make(spec, f)`` records: ``Wrappers``' lookup, or
+    for an unhashable callable object (decided at each call anyway) ``make`` itself."""
+    try:
+        hash(f)
+    except TypeError:
+        return functools.partial(make, spec)
+    return Wrappers(make, spec).__getitem__
+
+
+def values(spec: Call, f: Any) -> Callable[[Any], Callable[..., Any]]:
+    """The decision of a value callable (``time.perf_counter``)."""
+    return wrappers(_value_wrapper, spec, f)
+
+
+def _value_wrapper(spec: Call, f: Any) -> Callable[..., Any]:
+    """A recorded value call of ``f``: a read past the journal's end (the common case, with plain
+    arguments or none) appends one raw tuple to the journal's batch; anything else (replay, a
+    retried seq, an argument that could call back into the script) goes through ``perform``."""
+    name = spec.name
+    # Bound once: each attribute lookup saved is a few percent of a value's cost.
+    get_task, covered, get_ident, getframe, now = (
+        task_var.get,
+        inside_awaited_effect.get,
+        threading.get_ident,
+        sys._getframe,
+        time.time,
+    )
+
+    def value(*args: Any, **kwargs: Any) -> Any:
+        run = context._active
+        if (
+            run is not None
+            and not kwargs
+            and run.failure is None
+            and run.at_frontier is None
+            and not run.cancel_requested
+            and not local.depth
+            and not covered()
+        ):
+            task = get_task()
+            if task is None and get_ident() == _main_thread_id:
+                task = run.journal.main
+            if task is not None and task.seq > task.last_recorded and not task.retry_attempts:
+                fp = _plain_fingerprint(args) if args else ""
+                if fp is not None:
+                    seq = task.seq
+                    task.seq = seq + 1
+                    frame = getframe(1)
+                    try:
+                        result = f(*args)
+                    except Exception as exc:
+                        _record_value(run, task, seq, spec, fp, frame, None, exc)
+                        raise
+                    if type(result) not in _SCALARS:
+                        return _record_value(run, task, seq, spec, fp, frame, result, None)
+                    journal = run.journal
+                    journal.values.append(  # raw: made a record by the commit (journal.py)
+                        (task.name, seq, frame.f_code, frame.f_lasti, name, fp, result, now())
+                    )
+                    if journal._flusher is None:
+                        journal.start_flusher()
+                    return result
+        return perform(spec, sys._getframe(1), args, kwargs, lambda: f(*args, **kwargs))
+
+    value._spec = spec  # type: ignore[attr-defined]  # what it records, as on a ``Recorded``
+    return value
+
+
+def _plain_fingerprint(args: tuple) -> str | None:
+    """The fingerprint column of plain arguments; ``None`` if one is not plain."""
+    for arg in args:
+        if type(arg) not in _SCALARS:
+            return None
+    return argdiff.with_renderings(fingerprint(args, {}), args, {})
+
+
+def _record_value(
+    run: context.RunContext,
+    task: Any,
+    seq: int,
+    spec: Call,
+    fp: str,
+    frame: FrameType,
+    result: Any,
+    exc: Exception | None,
+) -> Any:
+    """Queue a value call's result that is not plain (pickled now: it may change later), or
+    the exception it raised."""
+    if exc is None:
+        outcome, payload = codec.encode_result(result)
+    else:
+        outcome, payload = codec.encode_exception(exc)
+    run.journal.record(task, seq, spec, frames.site_of(frame), fp, outcome, payload, time.time())
+    return result
+
+
+frames.hide(
+    perform, perform_async, _record_awaited, run_unrecorded, Recorded.__call__, _value_wrapper
+)

@@ -22,8 +22,9 @@ import signal
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any
 
 from durable_python.errors import StoreError, UsageError
@@ -33,6 +34,12 @@ CLAIM_WAIT = 5.0  # seconds a command waits for a claim that upkeep or a hand-ov
 # Sent to the process executing a run when a cancel is requested: the run installs a handler
 # that reads ``cancel_requested``; ignored by default, so harmless to a process that is not a run.
 CANCEL_SIGNAL = signal.SIGURG
+
+
+def entries_of(records: Iterable[tuple]) -> list[Entry]:
+    """Entries of stored records (tuples in ``Entry``'s field order), made in C: a resume makes
+    one per recorded call, and ``Entry._make`` is a Python call each."""
+    return list(map(tuple.__new__, repeat(Entry), records))
 
 
 def wrong_format(where: str, found: int) -> StoreError:

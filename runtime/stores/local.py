@@ -59,6 +59,7 @@ from .base import (
     RunQuery,
     Store,
     Waiter,
+    entries_of,
     event_fields,
     newest_first,
     wrong_format,
@@ -449,7 +450,7 @@ class LocalStore(Store):
                     " ORDER BY task, seq, attempt",
                     (run.run_id,),
                 ).fetchall()
-            entries = list(map(Entry._make, rows))
+            entries = entries_of(rows)
         if folded and not entries:  # never replay from scratch what the journal says already ran
             raise StoreError(
                 f"run {run.run_id} has {folded} journal entries in {self.database}, but that"
@@ -457,7 +458,7 @@ class LocalStore(Store):
                 " run the same command again, or start afresh with --new."
             )
         records = [r for path in self._segments(run.run_id) for r in segments.read(path)]
-        pending = list(map(Entry._make, records))
+        pending = entries_of(records)
         if pending and entries:  # a fold that stopped between its insert and its deletes
             known = {(e.task, e.seq, e.attempt) for e in entries}
             pending = [e for e in pending if (e.task, e.seq, e.attempt) not in known]

@@ -45,6 +45,7 @@ from .base import (
     RunQuery,
     Store,
     Waiter,
+    entries_of,
     event_fields,
     wrong_format,
 )
@@ -780,7 +781,7 @@ class PostgresStore(Store):
             ).fetchall()
 
         rows = self._transact(work)
-        return [Entry._make(record) for (body,) in rows for record in pickle.loads(body)]
+        return entries_of(record for (body,) in rows for record in pickle.loads(body))
 
     def writer(self, claim: Claim, sync: bool) -> JournalWriter:
         assert isinstance(claim, PostgresClaim)

@@ -92,13 +92,14 @@ def read(path: Path) -> list[tuple]:
     if version != JOURNAL_FORMAT:
         raise wrong_format(str(path), version)
     records: list[tuple] = []
-    offset = _HEADER.size
-    while offset + _FRAME.size <= size:
-        length, crc = _FRAME.unpack_from(data, offset)
-        start = offset + _FRAME.size
-        body = data[start : start + length]
-        if len(body) < length or zlib.crc32(body) != crc:
-            break
-        records.extend(pickle.loads(body))
+    extend, loads, crc32, unpack_from = records.extend, pickle.loads, zlib.crc32, _FRAME.unpack_from
+    offset, step = _HEADER.size, _FRAME.size
+    while offset + step <= size:  # one frame per commit: 100,000 of them for as many effects
+        length, crc = unpack_from(data, offset)
+        start = offset + step
         offset = start + length
+        body = data[start:offset]
+        if len(body) < length or crc32(body) != crc:
+            break
+        extend(loads(body))
     return records

@@ -125,7 +125,7 @@ def test_a_library_class_is_a_constructor_its_functions_and_methods_are_not():
     lib = _library("someclient.api", CLIENTS)
     driver = _library("pymysql.connections", "class Connection: ...")
     try:
-        spec_of = lambda f: Decider().decide(f).args[0]  # noqa: E731
+        spec_of = lambda f: Decider().decide(f).__self__.spec  # noqa: E731
         assert spec_of(lib.Client).constructs and spec_of(lib.Client).policy == "effect"
         assert not spec_of(lib.connect).constructs
         assert not spec_of(lib.Client().send).constructs
@@ -201,3 +201,17 @@ def test_method_wrappers_are_decided_by_their_objects_type_and_not_kept():
         assert len(resolver.decisions) < 5
     finally:
         Decider().install()
+
+
+def test_an_unhashable_callable_object_is_recorded():
+    """A library's callable object without a hash is decided at each call: never looked up."""
+    lib = _library("someclient.api", "class Op:\n    __hash__ = None\n    def __call__(self): ...")
+    from durable_python import resolver
+
+    Decider().install()
+    try:
+        op = lib.Op()
+        assert inspect.unwrap(resolver.resolve(op))._spec.name == "someclient.api.Op.__call__"
+        assert Decider().kind_of(op) == "effect"
+    finally:
+        del sys.modules["someclient.api"]
