@@ -250,6 +250,12 @@ INTEGRATIONS: dict[str, str] = {
     "os.walk": "walk",
     "os.fwalk": INLINE,  # yields directory descriptors, which cannot be replayed: live
     "shutil.copyfileobj": INLINE,  # between file objects, which replay on their own
+    # raw descriptors: opened again past the frontier, positions counted (descriptors.py)
+    "os.open": "os_open",
+    "os.close": "os_close",
+    "tempfile.mkstemp": "mkstemp",
+    "tempfile.NamedTemporaryFile": "named_temporary_file",
+    "tempfile.TemporaryFile": RESOURCE,  # no name to open again: made again, refilled by replay
     # subprocesses: run/check_output/... are effects (module default); Popen is a stand-in
     "subprocess.run": "subprocess_call",
     "subprocess.call": "subprocess_call",
@@ -290,6 +296,8 @@ for _method in "request get options head post put patch delete".split():
     INTEGRATIONS[f"httpx._client.AsyncClient.{_method}"] = "http_request"
 for _owner in ("requests.sessions.Session", "httpx._client.Client", "httpx._client.AsyncClient"):
     INTEGRATIONS[f"{_owner}.send"] = "http_request"
+for _call in "write read lseek fsync fdatasync fstat ftruncate pread pwrite".split():
+    INTEGRATIONS[f"os.{_call}"] = "fd_call"
 CALLABLES.update(INTEGRATIONS)
 
 # ----- Computation libraries (numeric.py): inline, their I/O recorded like a file's (reads are
