@@ -116,3 +116,64 @@ def test_raw_descriptors_are_opened_again_after_a_kill(dp, kill_ats):
     the new process: EBADF): opened again without O_TRUNC or O_EXCL, at the recorded position,
     and no write done before the kill is in the file twice (O_APPEND included)."""
     check_like_python(dp, "raw.py", RAW_DESCRIPTORS, kill_ats)
+
+
+def assert_each_done(counts: dict[str, int], expected: list[str], series, in_flight: int) -> None:
+    """Every effect in ``expected`` was done; again only if in flight at a kill (at most
+    ``in_flight`` of them per kill: the threads or workers that were busy then)."""
+    assert sorted(counts) == sorted(expected), f"{counts}\n{series}"
+    repeats = sum(counts.values()) - len(counts)
+    assert repeats <= in_flight * series.crashes, f"{counts}\n{series}"
+
+
+def not_exact(series):
+    """The series with no crash taken as exact: with work finishing in other threads, the main
+    thread may have printed after the last commit before the kill (printed again on resume)."""
+    series.exact = [False] * len(series.exact)
+    return series
+
+
+PROCESS_POOL = """
+    import sys
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    import witness_client
+
+    base = sys.argv[1]
+
+
+    def cube(n):
+        witness_client.hit(f"{base}/cube/{n}")
+        return n**3
+
+
+    if __name__ == "__main__":
+        urls = [f"{base}/square/{n}" for n in range(6)]
+        with ProcessPoolExecutor(2) as pool:
+            for url, reply in zip(urls, pool.map(witness_client.hit, urls)):
+                print("hit", reply["path"].rsplit("/", 1)[-1])
+            futures = [pool.submit(cube, n) for n in range(4)]
+            print("cubes", sorted(future.result() for future in as_completed(futures)))
+        print("done")
+"""
+
+
+@pytest.mark.parametrize("kill_ats", [[2, 5], [4, 8, 11]])
+def test_process_pool_work_is_not_done_again(dp, kill_ats):
+    """A library function and one of the script's own, run in a ProcessPoolExecutor and killed
+    mid-way: finished work items are replayed, not sent to a worker again. (Forked workers once
+    recorded into the parent's journal, and held its claim after the parent died.)"""
+    prefix = dp.prefix("procs")
+    plain = dp.child("plain")
+    plain.write("pool.py", PROCESS_POOL)
+    reference = plain.python("pool.py", dp.url(dp.prefix("plain")))
+    assert reference.exit_code == 0, reference
+    dp.write("pool.py", PROCESS_POOL)
+    series = not_exact(dp.run_with_kills("pool.py", dp.url(prefix), kill_ats=kill_ats))
+    assert series.crashes == len(kill_ats) and series.final.exit_code == 0, series
+    dp.assert_resumed_output(reference.stdout, series)
+    work = [f"/square/{n}" for n in range(6)] + [f"/cube/{n}" for n in range(4)]
+    # In flight at a kill: an item in each of the 2 workers, and 1 queued for them.
+    assert_each_done(dp.counts(prefix), work, series, in_flight=3)
+    finished = [e for e in series.entries if e["name"] in ("witness_client.hit", "__main__.cube")]
+    assert len(finished) == len(work), series.entries
