@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from durable_python import child
-from durable_python.errors import StoreError
+from durable_python.errors import StoreError, unwritable
 from durable_python.model import FINAL, JOURNAL_FORMAT, Entry, Event, QueueLimits, Run, RunStatus
 
 from . import segments
@@ -304,9 +304,8 @@ class LocalStore(Store):
             staging.write_text(json.dumps(data))
             os.replace(staging, directory / "run.json")
         except OSError as exc:
-            raise StoreError(
-                f"cannot write {directory / 'run.json'}: {exc.strerror}. Free space or fix the"
-                " permissions of the store, then run the same command again."
+            raise unwritable(
+                str(directory / "run.json"), exc, "The run's journal so far is kept."
             ) from exc
 
     def _live(self, run_id: str) -> tuple[Run, int] | None:
