@@ -111,6 +111,8 @@ ELSEWHERE = {
     "os_close": "descriptors",
     "mkstemp": "descriptors",
     "named_temporary_file": "descriptors",
+    "work_queue": "queues",
+    "queue_get": "queues",
     "popen": "subprocesses",
     "subprocess_call": "subprocesses",
     "http_request": "http",

@@ -256,6 +256,12 @@ INTEGRATIONS: dict[str, str] = {
     "tempfile.mkstemp": "mkstemp",
     "tempfile.NamedTemporaryFile": "named_temporary_file",
     "tempfile.TemporaryFile": RESOURCE,  # no name to open again: made again, refilled by replay
+    # work queues shared by the script's threads: which item each get took (queues.py)
+    "queue.Queue": "work_queue",
+    "queue.LifoQueue": "work_queue",
+    "queue.PriorityQueue": "work_queue",
+    "queue.Queue.get": "queue_get",
+    "queue.Queue.get_nowait": "queue_get",
     # subprocesses: run/check_output/... are effects (module default); Popen is a stand-in
     "subprocess.run": "subprocess_call",
     "subprocess.call": "subprocess_call",

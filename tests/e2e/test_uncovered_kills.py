@@ -177,3 +177,57 @@ def test_process_pool_work_is_not_done_again(dp, kill_ats):
     assert_each_done(dp.counts(prefix), work, series, in_flight=3)
     finished = [e for e in series.entries if e["name"] in ("witness_client.hit", "__main__.cube")]
     assert len(finished) == len(work), series.entries
+
+
+WORK_QUEUE = """
+    import queue
+    import sys
+    import threading
+
+    import witness_client
+
+    base = sys.argv[1]
+    work = queue.Queue()
+    done = {}
+    lock = threading.Lock()
+
+
+    def consume():
+        while True:
+            item = work.get()
+            if item is None:
+                work.task_done()
+                return
+            reply = witness_client.hit(f"{base}/item/{item}")
+            with lock:
+                done[item] = reply["path"].rsplit("/", 1)[-1]
+            work.task_done()
+
+
+    consumers = [threading.Thread(target=consume) for _ in range(3)]
+    for consumer in consumers:
+        consumer.start()
+    for item in range(12):
+        work.put(item)
+    for _ in consumers:
+        work.put(None)
+    work.join()
+    for consumer in consumers:
+        consumer.join()
+    print(sorted(done.items()))
+    print("done")
+"""
+
+
+@pytest.mark.parametrize("kill_ats", [[3, 9, 15], [6, 20, 26]])
+def test_queue_consumer_threads_each_do_an_item_once(dp, kill_ats):
+    """Three threads taking work items from one queue.Queue, killed mid-way: on replay each
+    thread takes the items it took before (else it diverged, and join() waited forever), and
+    each item's effect is done once."""
+    prefix = dp.prefix("queue")
+    dp.write("consumers.py", WORK_QUEUE)
+    series = not_exact(dp.run_with_kills("consumers.py", dp.url(prefix), kill_ats=kill_ats))
+    assert series.crashes == len(kill_ats) and series.final.exit_code == 0, series
+    items = sorted((n, str(n)) for n in range(12))
+    dp.assert_resumed_output(f"{items}\ndone\n", series)
+    assert_each_done(dp.counts(prefix), [f"/item/{n}" for n in range(12)], series, in_flight=3)
