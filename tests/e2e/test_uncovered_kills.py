@@ -13,9 +13,11 @@ import pytest
 pytestmark = pytest.mark.e2e
 
 
-def check_like_python(dp, script: str, source: str, kill_ats: list[int], *args: str):
+def check_like_python(
+    dp, script: str, source: str, kill_ats: list[int], *args: str, files: bool = True
+):
     """Run ``source`` under python and, killed at ``kill_ats``, under durable-python: the same
-    stdout printed once, the same files; the series, for more checks."""
+    stdout printed once, the same (text) files; the series, for more checks."""
     plain = dp.child("plain")
     plain.write(script, source)
     reference = plain.python(script, *args)
@@ -24,7 +26,7 @@ def check_like_python(dp, script: str, source: str, kill_ats: list[int], *args: 
     series = dp.run_with_kills(script, *args, kill_ats=kill_ats)
     assert series.crashes == len(kill_ats) and series.final.exit_code == 0, series
     dp.assert_resumed_output(reference.stdout, series)
-    assert dp.files() == plain.files(), series
+    assert not files or dp.files() == plain.files(), series
     return series
 
 
@@ -231,3 +233,87 @@ def test_queue_consumer_threads_each_do_an_item_once(dp, kill_ats):
     items = sorted((n, str(n)) for n in range(12))
     dp.assert_resumed_output(f"{items}\ndone\n", series)
     assert_each_done(dp.counts(prefix), [f"/item/{n}" for n in range(12)], series, in_flight=3)
+
+
+ASYNC_TIMEOUTS = """
+    import asyncio
+    import sys
+
+    import witness_client
+
+    base = sys.argv[1]
+
+
+    async def call(path):
+        reply = await asyncio.to_thread(witness_client.hit, f"{base}/{path}")
+        return reply["path"].rsplit("/", 1)[-1]
+
+
+    async def main():
+        async with asyncio.timeout(60):
+            print("in time", await call("first"))
+        try:
+            async with asyncio.timeout(0.3):
+                print("never", await call("slow?sleep=2"))
+        except TimeoutError:
+            print("timed out")
+        print("wait_for", await asyncio.wait_for(call("second"), 60))
+        try:
+            await asyncio.wait_for(call("slower?sleep=2"), 0.3)
+        except TimeoutError:
+            print("wait_for timed out")
+        print("after", await call("last"))
+
+
+    asyncio.run(main())
+    print("done")
+"""
+
+
+@pytest.mark.parametrize("kill_ats", [[2, 6], [4, 9], [11]])
+def test_asyncio_timeouts_replay_the_same_way(dp, kill_ats):
+    """Awaited effects inside ``asyncio.timeout()`` blocks and ``asyncio.wait_for``, one of
+    each timing out, killed at points around them: the resumed run takes the same branches
+    (a timeout that fired fires again, one that did not does not) and sends nothing twice."""
+    prefix = dp.prefix("timeouts")
+    dp.write("timeouts.py", ASYNC_TIMEOUTS)
+    # The requests that timed out finish in their threads later, and are committed there.
+    series = not_exact(dp.run_with_kills("timeouts.py", dp.url(prefix), kill_ats=kill_ats))
+    assert series.crashes == len(kill_ats) and series.final.exit_code == 0, series
+    expected = "in time first\ntimed out\nwait_for second\nwait_for timed out\nafter last\ndone\n"
+    dp.assert_resumed_output(expected, series)
+    paths = ["/first", "/slow", "/second", "/slower", "/last"]
+    assert_each_done(dp.counts(prefix), paths, series, in_flight=2)
+
+
+SQLITE_BATCHES = """
+    import sqlite3
+
+    conn = sqlite3.connect("app.db")
+    conn.execute("CREATE TABLE IF NOT EXISTS items (name TEXT)")
+    conn.commit()
+    for batch in range(4):
+        for i in range(3):
+            conn.execute("INSERT INTO items VALUES (?)", (f"b{batch}-{i}",))
+        conn.commit()
+        print("committed", batch)
+    names = [name for (name,) in conn.execute("SELECT name FROM items ORDER BY rowid")]
+    print(len(names), len(set(names)))
+"""
+
+
+@pytest.mark.parametrize("kill_ats", [[2], [6], [11, 16], [21]])
+def test_sqlite_rows_are_there_once_after_a_kill_right_after_a_commit(dp, kill_ats):
+    """Killed right after ``conn.commit()`` (the table's, then a batch's three inserts and
+    commit, the batch's line committed with the next insert): the resumed run neither inserts
+    a committed row again nor loses one, and completes."""
+    import sqlite3
+
+    series = check_like_python(dp, "batches.py", SQLITE_BATCHES, kill_ats, files=False)
+    for attempt in series.attempts[:-1]:
+        before = [e for e in series.entries if e["ended"] <= attempt.ended_at]
+        last = max(before, key=lambda e: e["ended"])
+        assert last["name"] == "sqlite3.Connection.commit", (last, series)
+    with sqlite3.connect(dp.work / "app.db") as db:
+        names = [name for (name,) in db.execute("SELECT name FROM items ORDER BY rowid")]
+    assert names == [f"b{batch}-{i}" for batch in range(4) for i in range(3)]
