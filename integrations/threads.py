@@ -132,7 +132,8 @@ def _submit_to_processes(
     parent = recording.current_task()
     if parent is None:
         return _original_process_submit(self, fn, *args, **kwargs)
-    if "_durable_pool" not in self.__dict__:  # before the first worker starts
+    forked_here = self._mp_context.get_start_method() != "forkserver"  # workers are our children
+    if "_durable_pool" not in self.__dict__ and forked_here:  # before the first worker starts
         self._initializer = functools.partial(_end_with_parent, os.getpid(), self._initializer)
     path = _next_path(self, parent, "procpool")
     task = context.active().journal.task(path)
