@@ -4,8 +4,10 @@ Loops made by ``asyncio.run``, ``new_event_loop`` or ``Runner`` get a task facto
 new task a child path of the task creating it. ``asyncio.sleep`` is a durable timer; ``wait``,
 ``as_completed`` and ``wait_for`` record which task completed first (or that a timeout won) and
 replay that. Known limits: queues with several consumers hand items to whichever consumer runs
-first, which replay does not reproduce (give each item its own task instead); ``asyncio.timeout()``
-blocks and custom event loop policies (uvloop) are not covered.
+first, which replay does not reproduce (give each item its own task instead); an awaited call
+that an ``asyncio.timeout()`` block cancelled is not recorded, so every resume that replays past
+it runs it again (the block then times out again); custom event loop policies (uvloop) are not
+covered.
 """
 
 from __future__ import annotations

@@ -254,6 +254,18 @@ INTEGRATIONS: dict[str, str] = {
     "os.walk": "walk",
     "os.fwalk": INLINE,  # yields directory descriptors, which cannot be replayed: live
     "shutil.copyfileobj": INLINE,  # between file objects, which replay on their own
+    # raw descriptors: opened again past the frontier, positions counted (descriptors.py)
+    "os.open": "os_open",
+    "os.close": "os_close",
+    "tempfile.mkstemp": "mkstemp",
+    "tempfile.NamedTemporaryFile": "named_temporary_file",
+    "tempfile.TemporaryFile": RESOURCE,  # no name to open again: made again, refilled by replay
+    # work queues shared by the script's threads: which item each get took (queues.py)
+    "queue.Queue": "work_queue",
+    "queue.LifoQueue": "work_queue",
+    "queue.PriorityQueue": "work_queue",
+    "queue.Queue.get": "queue_get",
+    "queue.Queue.get_nowait": "queue_get",
     # subprocesses: run/check_output/... are effects (module default); Popen is a stand-in
     "subprocess.run": "subprocess_call",
     "subprocess.call": "subprocess_call",
@@ -294,6 +306,8 @@ for _method in "request get options head post put patch delete".split():
     INTEGRATIONS[f"httpx._client.AsyncClient.{_method}"] = "http_request"
 for _owner in ("requests.sessions.Session", "httpx._client.Client", "httpx._client.AsyncClient"):
     INTEGRATIONS[f"{_owner}.send"] = "http_request"
+for _call in "write read lseek fsync fdatasync fstat ftruncate pread pwrite".split():
+    INTEGRATIONS[f"os.{_call}"] = "fd_call"
 CALLABLES.update(INTEGRATIONS)
 
 # ----- Computation libraries (numeric.py): inline, their I/O recorded like a file's (reads are

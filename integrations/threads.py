@@ -12,10 +12,13 @@ from __future__ import annotations
 import concurrent.futures
 import contextvars
 import functools
+import os
 import sys
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures.process import _process_chunk
 from typing import Any
 
 from durable_python import context, recording, resolver
@@ -25,6 +28,7 @@ from durable_python.model import Policy
 # The task path of each future or asyncio task we started (weak: they come and go by thousands).
 paths: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
 _original_submit = concurrent.futures.ThreadPoolExecutor.submit
+_original_process_submit = concurrent.futures.ProcessPoolExecutor.submit
 
 
 def child_task(kind: str) -> TaskJournal | None:
@@ -83,6 +87,16 @@ def thread_start(name: str, start: Callable[[], None]) -> Callable[[], None]:
     return start_in_task
 
 
+def _next_path(executor: concurrent.futures.Executor, parent: TaskJournal, kind: str) -> str:
+    """The task path of the executor's next work item: numbered per pool, in submission order."""
+    pool = executor.__dict__.get("_durable_pool")
+    if pool is None:
+        pool = executor.__dict__["_durable_pool"] = [parent.child(kind), 0]
+    path = f"{pool[0]}/{pool[1]}"
+    pool[1] += 1
+    return path
+
+
 def _submit(
     self: concurrent.futures.ThreadPoolExecutor, fn: Any, /, *args: Any, **kwargs: Any
 ) -> concurrent.futures.Future:
@@ -90,15 +104,94 @@ def _submit(
     parent = recording.current_task()
     if parent is None:
         return _original_submit(self, fn, *args, **kwargs)
-    pool = self.__dict__.get("_durable_pool")
-    if pool is None:
-        pool = self.__dict__["_durable_pool"] = [parent.child("pool"), 0]
-    path = f"{pool[0]}/{pool[1]}"
-    pool[1] += 1
+    path = _next_path(self, parent, "pool")
     task = context.active().journal.task(path)
     future = _original_submit(self, run_in_task(task, fn), *args, **kwargs)
     paths[future] = path
     return future
+
+
+class _ProcessWork(concurrent.futures.Future):
+    """The future of a work item handed to a process pool: done once its outcome is recorded,
+    so nothing the script does with the result can come before the entry."""
+
+    def __init__(self, real: concurrent.futures.Future | None = None) -> None:
+        super().__init__()
+        self._real = real
+
+    def cancel(self) -> bool:
+        return self._real is not None and self._real.cancel() and self.cancelled()
+
+
+def _submit_to_processes(
+    self: concurrent.futures.ProcessPoolExecutor, fn: Any, /, *args: Any, **kwargs: Any
+) -> concurrent.futures.Future:
+    """``ProcessPoolExecutor.submit`` (also behind ``map``): each work item is one effect of a
+    child task, recorded when its outcome comes back from the worker; a recorded one is not
+    sent to a worker again. (A worker is a forked child, where nothing is recorded.)"""
+    parent = recording.current_task()
+    if parent is None:
+        return _original_process_submit(self, fn, *args, **kwargs)
+    forked_here = self._mp_context.get_start_method() != "forkserver"  # workers are our children
+    if "_durable_pool" not in self.__dict__ and forked_here:  # before the first worker starts
+        self._initializer = functools.partial(_end_with_parent, os.getpid(), self._initializer)
+    path = _next_path(self, parent, "procpool")
+    task = context.active().journal.task(path)
+    frame = sys._getframe(1)
+    while frame.f_back is not None and frame.f_globals.get("__name__", "").startswith(
+        "concurrent.futures"
+    ):
+        frame = frame.f_back  # ``map``: the script's line
+    spec = recording.call(Policy.EFFECT, _work_name(fn))
+
+    def outcome(future: concurrent.futures.Future, result: Callable[[], Any]) -> None:
+        token = context.task_var.set(task)
+        try:
+            future.set_result(recording.perform(spec, frame, args, kwargs, result))
+        except BaseException as exc:  # a store error too: raised where the script waits
+            future.set_exception(exc)
+        finally:
+            context.task_var.reset(token)
+
+    if task.peek() is not None or context.active().at_frontier is not None:
+        future = _ProcessWork()  # replayed, or a replay-only check stopping at its frontier
+        outcome(future, lambda: _original_process_submit(self, fn, *args, **kwargs).result())
+    else:
+        real = _original_process_submit(self, fn, *args, **kwargs)
+        future = _ProcessWork(real)
+
+        def record(done: concurrent.futures.Future) -> None:
+            if done.cancelled():
+                concurrent.futures.Future.cancel(future)
+            else:
+                outcome(future, done.result)
+
+        real.add_done_callback(record)
+    paths[future] = path
+    return future
+
+
+def _end_with_parent(parent: int, initializer: Callable[..., Any] | None, *args: Any) -> None:
+    """A pool worker's initializer: the worker ends when the run's process is gone. A worker
+    left behind by a killed run would keep working, and keep the pipes of the run's output open
+    (whoever waits for them to close waits forever)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.2)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="durable-python parent watch", daemon=True).start()
+    if initializer is not None:
+        initializer(*args)
+
+
+def _work_name(fn: Any) -> str:
+    """What a work item is journalled as: its function (the one ``map`` hands out in chunks)."""
+    if type(fn) is functools.partial:
+        fn = fn.args[0] if fn.func is _process_chunk and fn.args else fn.func
+    module = getattr(fn, "__module__", None) or ""
+    return f"{module}.{getattr(fn, '__qualname__', type(fn).__qualname__)}"
 
 
 def futures_as_completed(
@@ -151,11 +244,13 @@ def futures_wait(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def install() -> Callable[[], None]:
-    """Route every thread-pool submission (``submit`` and ``map``) through task paths; return
-    what puts the plain one back."""
+    """Route every thread-pool and process-pool submission (``submit`` and ``map``) through
+    task paths; return what puts the plain ones back."""
     concurrent.futures.ThreadPoolExecutor.submit = _submit  # type: ignore[method-assign]
+    concurrent.futures.ProcessPoolExecutor.submit = _submit_to_processes  # type: ignore[method-assign]
 
     def uninstall() -> None:
         concurrent.futures.ThreadPoolExecutor.submit = _original_submit  # type: ignore[method-assign]
+        concurrent.futures.ProcessPoolExecutor.submit = _original_process_submit  # type: ignore[method-assign]
 
     return uninstall

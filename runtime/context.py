@@ -12,6 +12,7 @@ own task.
 
 from __future__ import annotations
 
+import os
 import random
 import shlex
 import threading
@@ -108,3 +109,14 @@ def set_active(context: RunContext | None) -> None:
     global _active
     _active = context
     task_var.set(None)
+
+
+def _forget_in_forked_child() -> None:
+    """A forked child (a process pool's worker) is not the run: its work is covered by the
+    parent's entry for it, and it must never write to the parent's journal, whose files it
+    inherited (it once recorded into it, shifting the parent's entries)."""
+    global _active
+    _active = None
+
+
+os.register_at_fork(after_in_child=_forget_in_forked_child)

@@ -5,6 +5,7 @@ Exit codes follow sysexits.h so they do not collide with a script's own 0, 1, 2 
 
 from __future__ import annotations
 
+import errno
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -39,6 +40,20 @@ class StoreError(DurablePythonError):
     """The store cannot be read or written; nothing that was committed is lost."""
 
     exit_code = EXIT_STORE
+
+
+def unwritable(what: str, exc: OSError, then: str) -> StoreError:
+    """The error for a store file that cannot be written: a full disk said as such, with what
+    to do (``then``: what happens to the run meanwhile)."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return StoreError(
+            f"the disk is full: cannot write {what} ({exc.strerror}). {then} Free space on that"
+            " disk, then run the same command again: the run resumes where it stopped."
+        )
+    return StoreError(
+        f"cannot write {what}: {exc.strerror}. {then} Free space or fix the permissions of the"
+        " store, then run the same command again."
+    )
 
 
 class NondeterminismError(DurablePythonError):

@@ -17,7 +17,18 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import config, context, hashseed, interpose, progress, retries, runner, tracing, waiting
+from . import (
+    config,
+    context,
+    frames,
+    hashseed,
+    interpose,
+    progress,
+    retries,
+    runner,
+    tracing,
+    waiting,
+)
 from .decider import Decider
 from .errors import Cancelled, DurablePythonError, StoreError, UsageError
 from .journal import Journal
@@ -183,20 +194,44 @@ def _execute(
         if isinstance(uncaught, Cancelled):
             say(f"run {run.run_id} cancelled")
             status, exit_code = RunStatus.CANCELLED, uncaught.exit_code
+        elif isinstance(uncaught, StoreError):
+            say(_at_script_line(uncaught, path))
+            exit_code = uncaught.exit_code
         elif isinstance(uncaught, DurablePythonError):
             say(str(uncaught))
             exit_code = uncaught.exit_code
         else:
             exit_code = runner.report_uncaught(uncaught)
-    _stop(run, claim, status, exit_code, error)
+    # After a store error the store already said what is wrong: saving how the run ended
+    # fails the same way, and the run stays unfinished for the same command to resume.
+    _stop(run, claim, status, exit_code, error, quiet=isinstance(uncaught, StoreError))
     if isinstance(uncaught, KeyboardInterrupt):  # like Python: end by the signal itself
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGINT)
     return exit_code
 
 
+def _at_script_line(exc: StoreError, path: str) -> str:
+    """The message of a store error raised while the script ran, after the script's line it
+    was running then (``job.py:12: the disk is full...``)."""
+    line = None
+    trace = exc.__traceback__
+    while trace is not None:
+        if trace.tb_frame.f_code.co_filename == path:
+            line = trace.tb_lineno
+        trace = trace.tb_next
+    if line is None:
+        return str(exc)
+    return f"{frames.short_site(f'{path}:{line}')}: {exc}"
+
+
 def _stop(
-    run: context.RunContext, claim: Claim, status: RunStatus, exit_code: int, error: str | None
+    run: context.RunContext,
+    claim: Claim,
+    status: RunStatus,
+    exit_code: int,
+    error: str | None,
+    quiet: bool = False,
 ) -> None:
     """Commit what is queued and store how the run ended; the store may then do its upkeep."""
     for stream in (sys.stdout, sys.stderr):
@@ -213,7 +248,8 @@ def _stop(
         store.save(run.run)
         tracing.run_ended(run.settings, store, run.run)  # an ended run as a trace, if asked for
     except StoreError as exc:
-        say(f"{exc}")  # the run stays unfinished: the same command resumes it
+        if not quiet:
+            say(f"{exc}")  # the run stays unfinished: the same command resumes it
     finally:
         claim.release()
     store.stopped(run.run, run.journal.total_entries)

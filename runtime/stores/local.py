@@ -42,13 +42,13 @@ import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from durable_python import child
-from durable_python.errors import StoreError
+from durable_python.errors import StoreError, unwritable
 from durable_python.model import FINAL, JOURNAL_FORMAT, Entry, Event, QueueLimits, Run, RunStatus
 
 from . import segments
@@ -115,12 +115,29 @@ LOCK_TIMEOUT = float(os.environ.get("DURABLE_PYTHON_LOCK_TIMEOUT", "30"))
 WATCH_CAP = 5.0  # a waiter re-checks at least this often even if no change is reported
 
 
+_claimed: set[int] = set()  # the descriptors of the claims this process holds
+
+
+def _drop_claims_in_forked_child() -> None:
+    """A forked child (a process pool's worker) shares the parent's claim descriptors, and so
+    its flocks: closed in the child, so that a run whose process was killed is not taken for
+    live while its workers wind down (non-inheritable descriptors survive a fork)."""
+    for fd in _claimed:
+        with suppress(OSError):
+            os.close(fd)
+    _claimed.clear()
+
+
+os.register_at_fork(after_in_child=_drop_claims_in_forked_child)
+
+
 class LocalClaim(Claim):
     """The flock of ``live/RUN/lock``, held through an open descriptor."""
 
     def __init__(self, run_id: str, fd: int) -> None:
         self.run_id = run_id
         self._fd = fd
+        _claimed.add(fd)
 
     def handoff(self) -> dict[str, Any]:
         os.set_inheritable(self._fd, True)
@@ -131,6 +148,7 @@ class LocalClaim(Claim):
 
     def release(self) -> None:
         if self._fd >= 0:
+            _claimed.discard(self._fd)
             os.close(self._fd)
             self._fd = -1
 
@@ -287,9 +305,8 @@ class LocalStore(Store):
             staging.write_text(json.dumps(data))
             os.replace(staging, directory / "run.json")
         except OSError as exc:
-            raise StoreError(
-                f"cannot write {directory / 'run.json'}: {exc.strerror}. Free space or fix the"
-                " permissions of the store, then run the same command again."
+            raise unwritable(
+                str(directory / "run.json"), exc, "The run's journal so far is kept."
             ) from exc
 
     def _live(self, run_id: str) -> tuple[Run, int] | None:

@@ -19,7 +19,7 @@ import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
-from durable_python.errors import StoreError
+from durable_python.errors import unwritable
 from durable_python.model import JOURNAL_FORMAT
 
 from .base import JournalWriter, wrong_format
@@ -60,10 +60,10 @@ class SegmentWriter(JournalWriter):
             if self._sync and sync:
                 os.fdatasync(self._fd)
         except OSError as exc:
-            raise StoreError(
-                f"cannot write the journal ({self.path}): {exc.strerror}. The call that just ran"
-                " may run again when you resume. Free space or fix the store, then run the same"
-                " command again."
+            raise unwritable(
+                f"the journal {self.path}",
+                exc,
+                "What was committed before is kept; the call that just ran may run again.",
             ) from exc
 
     def close(self) -> None:
