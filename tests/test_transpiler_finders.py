@@ -17,7 +17,7 @@ from types import CodeType
 
 import pytest
 
-from durable_python.transpiler import cst_finder, decode, positions, rewrite
+from durable_python.transpiler import cst_finder, decode, insertions, positions, rewrite
 
 SNIPPETS = {
     "scopes": (
@@ -92,7 +92,7 @@ def _compare(source: str) -> None:
     except rewrite._Unsupported:
         return  # the libcst finder decides: trivially the same
     assert ours == cst_finder.find_insertions(source)
-    rewritten = rewrite.apply_insertions(source, ours)
+    rewritten = insertions.apply_insertions(source, ours)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from_text = positions.compile_rewritten(source, rewritten, ours, "<s>")

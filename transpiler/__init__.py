@@ -86,7 +86,8 @@ def _decoding_error(source: bytes, filename: str | None) -> SyntaxError:
 
 def transpile(source: str) -> str:
     """Return ``source`` with every dynamic call routed through the runtime's resolver."""
-    from .rewrite import apply_insertions, find_insertions
+    from .insertions import apply_insertions
+    from .rewrite import find_insertions
 
     return apply_insertions(source, find_insertions(source))
 
@@ -123,8 +124,9 @@ def load_code(source_bytes: bytes, filename: str, *, warn_again: bool = True) ->
 def _compile(text: str, filename: str) -> tuple[CodeType, bool]:
     """The rewritten code, and whether compiling the original showed warnings."""
     warned = _compile_like_python(text, filename)
+    from .insertions import apply_insertions
     from .positions import compile_rewritten, compile_tree
-    from .rewrite import apply_insertions, rewrite
+    from .rewrite import rewrite
 
     # The syntax trees of a large file are hundreds of thousands of objects and hold no cycles:
     # the cyclic collector would only walk them again and again while they are built (a third

@@ -21,7 +21,7 @@ from libcst.metadata import (
     WhitespaceInclusivePositionProvider,
 )
 
-from .rewrite import FSTRING_ESCAPES, RESOLVER, STATIC_BUILTINS, Insertion, split_lines
+from .insertions import FSTRING_ESCAPES, RESOLVER, STATIC_BUILTINS, Insertion, split_lines
 
 
 def _has_star_import(module: cst.Module) -> bool:

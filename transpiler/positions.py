@@ -12,7 +12,7 @@ import ast
 import symtable
 from types import CodeType
 
-from .rewrite import RESOLVER, Insertion, split_lines
+from .insertions import RESOLVER, Insertion, split_lines
 
 
 def _byte_insertions(

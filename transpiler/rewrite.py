@@ -28,38 +28,13 @@ import ast
 import re
 from dataclasses import dataclass, field
 
-RESOLVER = "__dp__"
-
-# Builtins whose call never needs the runtime: pure, or sensitive to the calling frame (which the
-# plain call preserves). ``print``, ``open``, ``input`` and ``__import__`` are left to the runtime.
-STATIC_BUILTINS = frozenset(
-    """abs aiter all anext any ascii bin bool bytearray bytes callable chr classmethod compile
-    complex delattr dict dir divmod enumerate eval exec filter float format frozenset getattr
-    globals hasattr hash hex id int isinstance issubclass iter len list locals map max memoryview
-    min next object oct ord pow property range repr reversed round set setattr slice sorted
-    staticmethod str sum super tuple type vars zip BaseException Exception ValueError TypeError
-    KeyError IndexError RuntimeError StopIteration AttributeError NotImplementedError
-    ArithmeticError ZeroDivisionError OSError AssertionError LookupError""".split()
+from .insertions import (
+    FSTRING_ESCAPES,
+    RESOLVER,
+    STATIC_BUILTINS,
+    Insertion,
+    split_lines,
 )
-
-
-@dataclass(frozen=True, order=True)
-class Insertion:
-    """Text inserted into the original source: ``line`` is 1-based, ``column`` counts characters.
-
-    ``order`` puts a closing ``)`` before an opening ``__dp__(`` at the same place. An insertion
-    may replace ``replaces`` characters of the original with ``text`` of the same length (so
-    columns after it do not move).
-    """
-
-    line: int
-    column: int
-    order: int
-    text: str
-    replaces: int = 0
-
-
-FSTRING_ESCAPES = {"\\": "\\\\", "'": "\\'", '"': '\\"', "\n": "\\n", "{": "{{", "}": "}}"}
 
 
 @dataclass
@@ -589,29 +564,3 @@ _LEAVES = frozenset({str, int, bytes, bool, float, complex, type(...)}) | {
     ast.Store,
     ast.Del,
 }
-
-
-_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
-
-
-def split_lines(source: str) -> list[str]:
-    """Split like Python's tokenizer does (only CR, LF and CRLF end a line), keeping the ends."""
-    return _LINE.findall(source)
-
-
-def apply_insertions(source: str, insertions: list[Insertion]) -> str:
-    """Return ``source`` with ``insertions`` (sorted) applied."""
-    lines = split_lines(source)
-    by_line: dict[int, list[Insertion]] = {}
-    for insertion in insertions:
-        by_line.setdefault(insertion.line, []).append(insertion)
-    for line_number, line_insertions in by_line.items():
-        text = lines[line_number - 1]
-        pieces, start = [], 0
-        for insertion in line_insertions:
-            pieces.append(text[start : insertion.column])
-            pieces.append(insertion.text)
-            start = insertion.column + insertion.replaces
-        pieces.append(text[start:])
-        lines[line_number - 1] = "".join(pieces)
-    return "".join(lines)
