@@ -70,13 +70,23 @@ SNIPPETS = {
 }
 
 
+def _constant(value: object) -> object:
+    """A constant as compared: by repr (a NaN is not equal to itself), a frozenset's elements
+    sorted (the two ways of compiling may lay one out differently; what runs is the code
+    from the cache, unmarshalled, whichever way made it)."""
+    if isinstance(value, frozenset):
+        return ("frozenset", sorted(map(repr, value)))
+    if isinstance(value, tuple):
+        return tuple(map(_constant, value))
+    return repr(value)
+
+
 def _code(code: CodeType) -> list[tuple]:
     """What a code object and those nested in it do, and where (every instruction's position)."""
     facts, stack = [], [code]
     while stack:
         code = stack.pop()
-        # Compared by repr: a NaN constant is not equal to itself.
-        constants = repr([c for c in code.co_consts if not isinstance(c, CodeType)])
+        constants = [_constant(c) for c in code.co_consts if not isinstance(c, CodeType)]
         facts.append(
             (code.co_qualname, code.co_code, list(code.co_positions()), code.co_names, constants)
         )
