@@ -1,174 +1,594 @@
-"""Find every call site ``f(args)`` and rewrite it to ``__dp__(f)(args)``, using libcst.
+"""Find every call site ``f(args)`` and rewrite it to ``__dp__(f)(args)``.
 
 The runtime's resolver ``__dp__`` sees the callable before the arguments are evaluated and returns
 either the callable itself (run inline, from the user's own frame) or a recording wrapper. Calls whose
 target is known at rewrite time to be the script's own code or a pure builtin stay plain calls: they
-would resolve to themselves anyway, and skipping the resolver keeps call-heavy code fast. A method
-call ``obj.name(args)`` becomes ``__dp__(obj, 'name').name(args)``: the resolver hands back ``obj``
-itself when ``name`` is an inline method of its type, so the call stays a method call and no bound
-method is made (``__dp__(obj.name)`` made one per call, most of the cost of object-heavy code).
+would resolve to themselves anyway, and skipping the resolver keeps call-heavy code fast.
 
-libcst finds the call sites, decides which are static and gives their exact positions; the rewrite
-itself only inserts text (``__dp__(`` before a callee, ``)`` after it) and never removes or moves
-any, so line numbers stay as they were and ``positions.py`` can map columns back exactly.
+A method call ``obj.name(args)`` becomes ``__dp__(obj, 'name').name(args)`` (see
+``insertions.is_method_call_form``). The rewrite only inserts text (``__dp__(`` before a callee,
+``)`` or ``, 'name')`` after it or its object) and never removes or moves any, so line numbers stay
+as they were and ``positions.py`` can map columns back exactly.
+
+Call sites are found with the standard library's ``ast`` (CPython's own parser, in C) and a light
+scope pass over its tree, not with libcst as the design first had it: libcst's parse, scope
+analysis and position metadata took 9 s for a 10,000-line file (each first run of such a script
+paid it), the ast finder takes 0.2 s. Its decisions are libcst's, reproduced rule for rule (its
+scopes, what it counts as an assignment, its quirks: a ``match`` capture or a ``del`` is not an
+assignment, a walrus in a comprehension assigns in the comprehension), so the rewritten text is
+exactly what the libcst finder produced; ``tests/test_transpiler_finders.py`` holds the two to the
+same output over CPython's test suite. The few constructs whose libcst decision this pass does not
+reproduce (see ``_Unsupported``) send the whole file to the libcst finder in ``cst_finder.py``.
+
+The same pass makes the rewrite in the original's tree too (``Rewrite.tree``), so compiling needs no
+second parse of the rewritten text (``positions.compile_tree``).
 """
 
 from __future__ import annotations
 
 import ast
-import builtins
 import re
-import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-import libcst as cst
-from libcst.metadata import (
-    Assignment,
-    BuiltinAssignment,
-    ScopeProvider,
-    WhitespaceInclusivePositionProvider,
-)
-
-RESOLVER = "__dp__"
-
-# Builtins whose call never needs the runtime: pure, or sensitive to the calling frame (which the
-# plain call preserves). ``print``, ``open``, ``input`` and ``__import__`` are left to the runtime.
-STATIC_BUILTINS = frozenset(
-    """abs aiter all anext any ascii bin bool bytearray bytes callable chr classmethod compile
-    complex delattr dict dir divmod enumerate eval exec filter float format frozenset getattr
-    globals hasattr hash hex id int isinstance issubclass iter len list locals map max memoryview
-    min next object oct ord pow property range repr reversed round set setattr slice sorted
-    staticmethod str sum super tuple type vars zip BaseException Exception ValueError TypeError
-    KeyError IndexError RuntimeError StopIteration AttributeError NotImplementedError
-    ArithmeticError ZeroDivisionError OSError AssertionError LookupError""".split()
+from .insertions import (
+    FSTRING_ESCAPES,
+    RESOLVER,
+    STATIC_BUILTINS,
+    Insertion,
+    imported_at_module_level,
+    is_method_call_form,
+    split_lines,
 )
 
 
-def _has_star_import(module: cst.Module) -> bool:
-    return any(
-        isinstance(stmt, cst.SimpleStatementLine)
-        and any(
-            isinstance(small, cst.ImportFrom) and isinstance(small.names, cst.ImportStar)
-            for small in stmt.body
-        )
-        for stmt in module.body
-    )
+@dataclass
+class Rewrite:
+    """The insertions for a source, and its ast with the same rewrite made in the tree.
 
-
-@dataclass(frozen=True, order=True)
-class Insertion:
-    """Text inserted into the original source: ``line`` is 1-based, ``column`` counts characters.
-
-    ``order`` puts a closing ``)`` before an opening ``__dp__(`` at the same place. An insertion
-    may replace ``replaces`` characters of the original with ``text`` of the same length (so
-    columns after it do not move).
+    ``tree`` (``None`` when the libcst fallback found the call sites) is what compiling the
+    rewritten text with its columns mapped back gives, without parsing that text again; the
+    calls it wraps are ``wrapped``.
     """
 
-    line: int
-    column: int
-    order: int
-    text: str
-    replaces: int = 0
+    insertions: list[Insertion]
+    tree: ast.Module | None = None
+    wrapped: list[ast.Call] = field(default_factory=list)
 
 
-_FSTRING_ESCAPES = {"\\": "\\\\", "'": "\\'", '"': '\\"', "\n": "\\n", "{": "{{", "}": "}}"}
+def find_insertions(source: str) -> list[Insertion]:
+    """Return the insertions that route every dynamic call site of ``source`` through the resolver."""
+    return rewrite(source).insertions
 
 
-class _CallSiteFinder(cst.CSTVisitor):
-    METADATA_DEPENDENCIES = (ScopeProvider, WhitespaceInclusivePositionProvider)
+def rewrite(source: str) -> Rewrite:
+    """Find the dynamic call sites of ``source``: the insertions, and the tree when ast found them."""
+    try:
+        finder = _AstFinder(source)
+        insertions = finder.insertions()
+    except _Unsupported:
+        from . import cst_finder
 
-    def __init__(
-        self,
-        lines: list[str],
-        shifts: dict[int, int],
-        builtins_are_safe: bool,
-        imported: frozenset[str],
+        return Rewrite(cst_finder.find_insertions(source))
+    return Rewrite(insertions, finder.tree, finder.wrap_calls())
+
+
+class _Unsupported(Exception):
+    """A construct whose libcst decision the ast finder does not reproduce: libcst decides.
+
+    These are: a string that libcst would read as an annotation and that defines, imports or
+    declares a name the file calls (libcst parses string annotations and records what they
+    bind); a call inside the first argument of a possible ``typing.TypeVar``/``NewType`` call
+    (libcst's scope pass skips that argument); a parenthesized callee whose parentheses span a
+    line with a comment; positions inside an f-string that CPython 3.11 reports wrongly.
+    """
+
+
+_GLOBAL, _FUNCTION, _CLASS, _COMPREHENSION = range(4)
+
+
+class _Scope:
+    """One of libcst's scopes: what it binds and which names ``global``/``nonlocal`` send away."""
+
+    __slots__ = ("kind", "parent", "bindings", "overwrites")
+
+    def __init__(self, kind: int, parent: _Scope | None) -> None:
+        self.kind = kind
+        self.parent = parent
+        # Per name, one entry per assignment: whether it is an undecorated def or class.
+        self.bindings: dict[str, list[bool]] = {}
+        self.overwrites: dict[str, _Scope] = {}
+
+    def bind(self, name: str, static: bool = False) -> None:
+        """Record an assignment where libcst records it (following global/nonlocal)."""
+        scope = self
+        while name in scope.overwrites:
+            scope = _visible(scope.overwrites[name])
+        scope.bindings.setdefault(name, []).append(static)
+
+    def resolve(self, name: str) -> list[bool] | None:
+        """The assignments ``name`` resolves to from here, or ``None`` for the builtins."""
+        scope: _Scope | None = self
+        while scope is not None:
+            if name in scope.overwrites:
+                scope = _visible(scope.overwrites[name])
+                continue
+            found = scope.bindings.get(name)
+            if found:
+                return found
+            scope = _visible(scope.parent) if scope.parent is not None else None
+        return None
+
+
+def _visible(scope: _Scope) -> _Scope:
+    """Class scopes are invisible to the scopes nested in them (libcst, as Python)."""
+    while scope.kind == _CLASS:
+        scope = scope.parent  # type: ignore[assignment]
+    return scope
+
+
+_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
+_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)
+# Calls whose arguments libcst treats specially (if they are typing's): the first argument of
+# ``TypeVar``/``NewType`` is not visited, string arguments are read as annotations.
+_TYPING_CALLS = frozenset({"TypeVar", "NewType", "cast"})
+# What a string must mention for libcst to find a binding in it when it reads it as an annotation.
+_BINDING_WORD = re.compile(r"\b(?:def|class|import|global|nonlocal|type)\b")
+_WORD = re.compile(r"[^\W\d]\w*")
+_CALL, _ENTER, _LEAVE = range(3)
+
+
+class _AstFinder:
+    """One pass over the ast: scopes and bindings, call sites, f-string expressions, in order."""
+
+    def __init__(self, source: str) -> None:
+        self.tree = ast.parse(source)
+        self.imported = imported_at_module_level(self.tree)
+        self.lines = split_lines(source)
+        self._ascii = [line.isascii() for line in self.lines]
+        self.events: list[tuple] = []
+        self.strings: list[str] = []
+        self.callee_names: set[str] = set()
+        self.typing_names = set(_TYPING_CALLS)
+        # Per rewritten call: where its insertions start, the call, its callee's extent, and
+        # where ``, 'name')`` goes in the method-call form (else ``None``).
+        self.wrapped: list[
+            tuple[int, ast.Call, tuple[int, int], tuple[int, int], tuple[int, int] | None]
+        ] = []
+
+    # -- the walk ---------------------------------------------------------------------------
+
+    def _walk(self) -> None:
+        """Visit every node in libcst's order, each with the scope libcst gives it."""
+        module = _Scope(_GLOBAL, None)
+        stack: list[tuple] = [(self.tree, module, None, False)]
+        events = self.events
+        pop, push = stack.pop, stack.append
+        while stack:
+            node, scope, joined, hint = pop()
+            kind = type(node)
+            if kind is ast.Call:
+                events.append((_CALL, node, scope, joined))
+                func = node.func
+                name = func.id if type(func) is ast.Name else getattr(func, "attr", None)
+                if type(func) is ast.Name:
+                    self.callee_names.add(name)
+                typing = name in self.typing_names
+                if typing and name != "cast":
+                    self._check_typing_call(node)
+                for child in reversed(node.keywords):
+                    push((child, scope, joined, hint or typing))
+                for child in reversed(node.args):
+                    push((child, scope, joined, hint or typing))
+                push((func, scope, joined, hint))
+            elif kind is ast.Name:
+                if type(node.ctx) is ast.Store:
+                    scope.bind(node.id)
+            elif kind is ast.Constant:
+                value = node.value
+                if isinstance(value, bytes):
+                    value = value.decode("latin-1")
+                if hint and isinstance(value, str) and _BINDING_WORD.search(value):
+                    self.strings.append(value)
+            elif kind is ast.Expr and type(node.value) is ast.Constant:
+                pass  # a docstring or a bare constant: libcst never reads it as an annotation
+            elif kind is ast.JoinedStr:
+                for child in reversed(node.values):
+                    if type(child) is ast.FormattedValue:
+                        push((child, scope, node, hint))
+            elif kind is ast.FormattedValue:
+                events.append((_ENTER, node, scope, joined))
+                push((None, node, joined, hint))  # the leave marker
+                if node.format_spec is not None:
+                    for child in reversed(node.format_spec.values):
+                        if type(child) is ast.FormattedValue:
+                            push((child, scope, joined, hint))
+                push((node.value, scope, joined, hint))
+            elif node is None:
+                events.append((_LEAVE, scope, None, joined))
+            elif kind in _FUNCTIONS:
+                scope.bind(node.name, not node.decorator_list)
+                inner = _Scope(_FUNCTION, scope)
+                push((node.body, inner, None, hint))
+                self._push_arguments(node.args, scope, inner, None, hint, push)
+                if node.returns is not None:
+                    push((node.returns, scope, None, True))
+                for child in reversed(node.decorator_list):
+                    push((child, scope, None, hint))
+            elif kind is ast.ClassDef:
+                scope.bind(node.name, not node.decorator_list)
+                push((node.body, _Scope(_CLASS, scope), None, hint))
+                for child in reversed(node.keywords):
+                    push((child, scope, None, hint))
+                for child in reversed(node.bases):
+                    push((child, scope, None, hint))
+                for child in reversed(node.decorator_list):
+                    push((child, scope, None, hint))
+            elif kind is ast.Lambda:
+                inner = _Scope(_FUNCTION, scope)
+                push((node.body, inner, joined, hint))
+                self._push_arguments(node.args, scope, inner, joined, hint, push)
+            elif kind in _COMPREHENSIONS:
+                inner = _Scope(_COMPREHENSION, scope)
+                if kind is ast.DictComp:
+                    push((node.value, inner, joined, hint))
+                    push((node.key, inner, joined, hint))
+                else:
+                    push((node.elt, inner, joined, hint))
+                generators = node.generators
+                for index in range(len(generators) - 1, -1, -1):
+                    generator = generators[index]
+                    push((generator.ifs, inner, joined, hint))
+                    push((generator.iter, scope if index == 0 else inner, joined, hint))
+                    push((generator.target, inner, joined, hint))
+            elif kind is list:
+                for child in reversed(node):
+                    if isinstance(child, ast.AST):
+                        push((child, scope, joined, hint))
+            elif kind is ast.Global:
+                if scope.kind != _GLOBAL:
+                    for name in node.names:
+                        scope.overwrites[name] = module
+            elif kind is ast.Nonlocal:
+                if scope.parent is not None:
+                    for name in node.names:
+                        scope.overwrites[name] = scope.parent
+            elif kind is ast.Import or kind is ast.ImportFrom:
+                for alias in node.names:
+                    if alias.name == "*":
+                        continue
+                    bound = alias.asname or alias.name.partition(".")[0]
+                    scope.bind(bound)
+                    if kind is ast.ImportFrom and alias.name in _TYPING_CALLS:
+                        self.typing_names.add(bound)
+            elif kind is ast.AnnAssign:
+                if node.value is not None:
+                    push((node.value, scope, joined, hint))
+                push((node.annotation, scope, joined, True))
+                push((node.target, scope, joined, hint))
+            elif kind is ast.Subscript and type(node.value) is ast.Name:
+                push((node.slice, scope, joined, True))
+                push((node.value, scope, joined, hint))
+            elif kind is ast.ExceptHandler:
+                if node.name is not None:
+                    scope.bind(node.name)
+                push((node.body, scope, None, hint))
+                if node.type is not None:
+                    push((node.type, scope, None, hint))
+            else:
+                for field in reversed(node._fields):
+                    child = getattr(node, field)
+                    if child is not None and type(child) not in _LEAVES:
+                        push((child, scope, joined, hint))
+
+    @staticmethod
+    def _push_arguments(
+        args: ast.arguments,
+        outer: _Scope,
+        inner: _Scope,
+        joined: ast.JoinedStr | None,
+        hint: bool,
+        push,
     ) -> None:
-        super().__init__()
-        self._lines = lines
-        self._imported = imported
-        self._shifts = shifts
-        self._builtins_are_safe = builtins_are_safe
-        self.insertions: list[Insertion] = []
-        self._raw_fstrings: list[bool] = []
-        self._fstring_expressions: list[int] = []
+        """Parameters bind in the function; defaults and annotations belong to ``outer``."""
+        everything = [*args.posonlyargs, *args.args, args.vararg, *args.kwonlyargs, args.kwarg]
+        for arg in everything:
+            if arg is not None:
+                inner.bind(arg.arg)
+        for arg in reversed(everything):
+            if arg is not None and arg.annotation is not None:
+                push((arg.annotation, outer, joined, True))
+        for default in reversed([*args.defaults, *args.kw_defaults]):
+            if default is not None:
+                push((default, outer, joined, hint))
 
-    def _extent(self, node: cst.CSTNode) -> tuple[int, int, int, int]:
-        """``node``'s start and end (line, column) in the parsed text."""
-        extent = self.get_metadata(WhitespaceInclusivePositionProvider, node)
-        start, end = extent.start, extent.end
-        return (
-            start.line,
-            start.column + self._shifts.get(start.line, 0),
-            end.line,
-            end.column + self._shifts.get(end.line, 0),
-        )
-
-    def visit_Call(self, node: cst.Call) -> None:
-        if isinstance(node.func, cst.Name) and self._name_is_static(node.func):
+    def _check_typing_call(self, call: ast.Call) -> None:
+        """libcst does not visit the first argument of ``typing.TypeVar(...)``/``NewType(...)``."""
+        arguments = [*call.args, *call.keywords]
+        if not arguments:
             return
-        start_line, start_column, end_line, end_column = self._extent(node.func)
-        self.insertions.append(Insertion(start_line, start_column, 1, RESOLVER + "("))
-        if self._is_method_call(node.func):
-            dot_line, dot_column = self._extent(node.func.dot)[:2]
-            name = node.func.attr.value
-            self.insertions.append(Insertion(dot_line, dot_column, 0, f", {name!r})"))
-        else:
-            self.insertions.append(Insertion(end_line, end_column, 0, ")"))
+        first = min(arguments, key=lambda a: (a.lineno, a.col_offset))
+        for node in ast.walk(first):
+            if isinstance(node, ast.NamedExpr) or (
+                isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+            ):
+                raise _Unsupported
 
-    def _is_method_call(self, callee: cst.BaseExpression) -> bool:
-        """``obj.name(args)`` is rewritten ``__dp__(obj, "name").name(args)``, so that a call of an
-        inline method of obj's type stays a method call (no bound method is made), unless ``name``
-        is mangled (``__private``), ``obj`` is a name imported at module level (CPython compiles
-        that as an attribute call, not a method call) or the call is in an f-string (where the
-        name's quotes could end the string)."""
-        if not isinstance(callee, cst.Attribute) or self._fstring_expressions:
-            return False
-        name = callee.attr.value
-        if name.startswith("__") and not name.endswith("__"):
-            return False
-        return not (isinstance(callee.value, cst.Name) and callee.value.value in self._imported)
+    # -- decisions and positions ------------------------------------------------------------
 
-    def visit_FormattedString(self, node: cst.FormattedString) -> None:
-        self._raw_fstrings.append("r" in node.prefix.lower())
+    def insertions(self) -> list[Insertion]:
+        self._walk()
+        self._check_strings()
+        builtins_are_safe = not any(
+            isinstance(statement, ast.ImportFrom) and statement.names[0].name == "*"
+            for statement in self.tree.body
+        )
+        insertions: list[Insertion] = []
+        firsts: list[int] = []
+        for event, node, scope, joined in self.events:
+            if event == _CALL:
+                func = node.func
+                if type(func) is ast.Name:
+                    found = scope.resolve(func.id)
+                    if found is None:
+                        if builtins_are_safe and func.id in STATIC_BUILTINS:
+                            continue
+                    elif len(found) == 1 and found[0]:
+                        continue
+                if joined is not None:
+                    self._check_fstring_position(func)
+                start, end = self._parenthesized(func)
+                method_at = self._method_call_at(func, start, joined)
+                self.wrapped.append((len(insertions), node, start, end, method_at))
+                insertions.append(Insertion(*start, 1, RESOLVER + "("))
+                if method_at is None:
+                    insertions.append(Insertion(*end, 0, ")"))
+                else:
+                    insertions.append(Insertion(*method_at, 0, f", {func.attr!r})"))
+            elif event == _ENTER:
+                firsts.append(len(insertions))
+            else:
+                first = firsts.pop()
+                if len(insertions) != first and not self._spell_out(node, joined, insertions):
+                    del insertions[first:]  # cannot be spelled out: leave its calls as they are
+                    while self.wrapped and self.wrapped[-1][0] >= first:
+                        self.wrapped.pop()
+        return sorted(insertions)
 
-    def leave_FormattedString(self, original_node: cst.FormattedString) -> None:
-        self._raw_fstrings.pop()
+    def _method_call_at(
+        self, func: ast.expr, start: tuple[int, int], joined: ast.JoinedStr | None
+    ) -> tuple[int, int] | None:
+        """Where ``, 'name')`` goes when ``func`` is rewritten in the method-call form: right
+        after its object and the object's parentheses; ``None`` for the one-argument form."""
+        if type(func) is not ast.Attribute or joined is not None:
+            return None
+        if start != (func.lineno, self._column(func.lineno, func.col_offset)):
+            return None  # ``(obj.name)(args)``: the callee is parenthesized
+        value = func.value
+        if not is_method_call_form(
+            func.attr, value.id if type(value) is ast.Name else None, self.imported
+        ):
+            return None
+        return self._after(value.end_lineno, self._column(value.end_lineno, value.end_col_offset))[
+            0
+        ]
 
-    def visit_FormattedStringExpression(self, node: cst.FormattedStringExpression) -> None:
-        self._fstring_expressions.append(len(self.insertions))
+    def wrap_calls(self) -> list[ast.Call]:
+        """Make the rewrite in the tree: each rewritten call's callee becomes ``__dp__(callee)``,
+        located where mapping the rewritten text's columns back puts it (``positions.py``): the
+        resolver's name at the callee's start, the inner call over the parenthesized callee.
+        The original's nodes keep their own positions, which is what that mapping gives them."""
+        calls = []
+        for _, call, (line, column), (end_line, end_column), method_at in self.wrapped:
+            start = self._byte_column(line, column)
+            end = self._byte_column(end_line, end_column)
+            resolver = ast.Name(RESOLVER, ast.Load(), lineno=line, col_offset=start)
+            resolver.end_lineno, resolver.end_col_offset = line, start
+            calls.append(call)
+            if (
+                method_at is not None
+            ):  # ``__dp__(obj, 'name').name``: the inner call ends at obj's end
+                dot_line, dot = method_at[0], self._byte_column(*method_at)
+                name = ast.Constant(call.func.attr, lineno=dot_line, col_offset=dot)
+                name.end_lineno, name.end_col_offset = dot_line, dot
+                call.func.value = ast.Call(
+                    resolver,
+                    [call.func.value, name],
+                    [],
+                    lineno=line,
+                    col_offset=start,
+                    end_lineno=dot_line,
+                    end_col_offset=dot,
+                )
+                continue
+            call.func = ast.Call(
+                resolver,
+                [call.func],
+                [],
+                lineno=line,
+                col_offset=start,
+                end_lineno=end_line,
+                end_col_offset=end,
+            )
+        return calls
 
-    def leave_FormattedStringExpression(self, original_node: cst.FormattedStringExpression) -> None:
+    def _check_strings(self) -> None:
+        """A string that defines, imports or declares a called name: libcst may bind it."""
+        for text in self.strings:
+            if not self.callee_names.intersection(_WORD.findall(text)):
+                continue
+            try:
+                parsed = ast.parse(text)
+            except (SyntaxError, ValueError):
+                if re.search(r"\btype\s", text):
+                    raise _Unsupported from None  # a PEP 695 alias, which libcst parses
+                continue
+            for node in ast.walk(parsed):
+                if isinstance(
+                    node,
+                    (
+                        *_FUNCTIONS,
+                        ast.ClassDef,
+                        ast.Import,
+                        ast.ImportFrom,
+                        ast.Global,
+                        ast.Nonlocal,
+                    ),
+                ):
+                    raise _Unsupported
+
+    def _byte_column(self, line: int, column: int) -> int:
+        """ast's UTF-8 byte offset of a character column."""
+        if self._ascii[line - 1]:
+            return column
+        return len(self.lines[line - 1][:column].encode("utf-8"))
+
+    def _column(self, line: int, byte_column: int) -> int:
+        """A character column from ast's UTF-8 byte offset."""
+        if self._ascii[line - 1]:
+            return byte_column
+        return len(self.lines[line - 1].encode("utf-8")[:byte_column].decode("utf-8"))
+
+    def _parenthesized(self, node: ast.expr) -> tuple[tuple[int, int], tuple[int, int]]:
+        """``node``'s start and end with the parentheses around it (libcst's extent of it)."""
+        end, count, _ = self._after(
+            node.end_lineno, self._column(node.end_lineno, node.end_col_offset)
+        )
+        line, column = node.lineno, self._column(node.lineno, node.col_offset)
+        start = (line, column)
+        while count:
+            column -= 1
+            if column < 0:
+                line -= 1
+                if "#" in self.lines[line - 1]:
+                    raise _Unsupported  # a comment in the parentheses: no backward scan
+                column = len(self.lines[line - 1])
+                continue
+            char = self.lines[line - 1][column]
+            if char == "(":
+                count -= 1
+                start = (line, column)
+            elif char not in " \t\f\r\n\\":
+                raise _Unsupported
+        return start, end
+
+    def _after(self, line: int, column: int) -> tuple[tuple[int, int], int, tuple[int, int]]:
+        """From an expression's end: its end after any closing parentheses, how many there
+        are, and the position of the first character after them that is not blank."""
+        end, count = (line, column), 0
+        while True:
+            text = self.lines[line - 1]
+            while column < len(text):
+                char = text[column]
+                if char == ")":
+                    count += 1
+                    column += 1
+                    end = (line, column)
+                elif char in " \t\f\r\n\\":
+                    column += 1
+                elif char == "#":
+                    break
+                else:
+                    return end, count, (line, column)
+            line, column = line + 1, 0
+            if line > len(self.lines):
+                raise _Unsupported
+
+    def _check_fstring_position(self, func: ast.expr) -> None:
+        """CPython 3.11 may misplace nodes inside f-strings: check the text says what ast does."""
+        start = (func.lineno, self._column(func.lineno, func.col_offset))
+        end = (func.end_lineno, self._column(func.end_lineno, func.end_col_offset))
+        try:
+            parsed = ast.parse("(" + self._text(start, end) + "\n)", mode="eval").body
+        except SyntaxError:
+            raise _Unsupported from None
+        if ast.dump(parsed) != ast.dump(func):
+            raise _Unsupported
+
+    def _spell_out(
+        self, value: ast.FormattedValue, joined: ast.JoinedStr, insertions: list[Insertion]
+    ) -> bool:
         """``f"{expr=}"`` shows the text of ``expr``: when a call in it was rewritten, spell the
         original text out, so ``{expr=}`` becomes ``expr={expr !r}`` and ``{expr=!s:>9}``
-        becomes ``expr={expr !s:>9}`` (the ``=`` is replaced by a space: columns stay put)."""
-        node, first = original_node, self._fstring_expressions.pop()
-        if node.equal is None or len(self.insertions) == first:
-            return
-        line, column, end_line, end_column = self._extent(node)
-        # After the expression: whitespace, "=", whitespace (no comments in an f-string).
-        equal_at = self._skip_whitespace(*self._extent(node.expression)[2:])
+        becomes ``expr={expr !s:>9}`` (the ``=`` is replaced by a space: columns stay put).
+        False when it cannot be (a raw f-string showing a quote or backslash)."""
+        expression = value.value
+        _, _, equal_at = self._after(
+            expression.end_lineno, self._column(expression.end_lineno, expression.end_col_offset)
+        )
+        if self.lines[equal_at[0] - 1][equal_at[1]] != "=":
+            return True  # not a self-documenting expression: nothing to spell out
+        (line, column), _ = self._parenthesized(expression)
+        # Back from the expression to its "{" (only blanks in between: no comments in 3.11).
+        while True:
+            column -= 1
+            if column < 0:
+                line -= 1
+                column = len(self.lines[line - 1])
+                continue
+            char = self.lines[line - 1][column]
+            if char == "{":
+                break
+            if char not in " \t\f\r\n":
+                raise _Unsupported
         shown_end = self._skip_whitespace(equal_at[0], equal_at[1] + 1)
         shown = self._text((line, column + 1), shown_end)
-        raw = self._raw_fstrings[-1]
-        if self._lines[equal_at[0] - 1][equal_at[1]] != "=" or (
-            raw and any(c in shown for c in "\\'\"\n")
-        ):
-            del self.insertions[first:]  # cannot be spelled out: leave its calls as they are
-            return
+        raw = "r" in self._prefix_at(joined, (line, column)).lower()
+        if raw and any(c in shown for c in "\\'\"\n"):
+            return False
         if raw:
             literal = shown.replace("{", "{{").replace("}", "}}")
         else:
-            literal = "".join(_FSTRING_ESCAPES.get(c, c) for c in shown)
-        self.insertions.append(Insertion(line, column, 2, literal))
-        self.insertions.append(Insertion(*equal_at, 2, " ", replaces=1))
-        if node.conversion is None and node.format_spec is None:
-            self.insertions.append(Insertion(end_line, end_column - 1, 2, "!r"))
+            literal = "".join(FSTRING_ESCAPES.get(c, c) for c in shown)
+        insertions.append(Insertion(line, column, 2, literal))
+        insertions.append(Insertion(*equal_at, 2, " ", replaces=1))
+        if self.lines[shown_end[0] - 1][shown_end[1]] == "}":
+            insertions.append(Insertion(*shown_end, 2, "!r"))
+        return True
+
+    def _prefix_at(self, joined: ast.JoinedStr, position: tuple[int, int]) -> str:
+        """The prefix (``f``, ``rf``, ...) of the literal of ``joined`` that holds ``position``."""
+        line, column = joined.lineno, self._column(joined.lineno, joined.col_offset)
+        end = (joined.end_lineno, self._column(joined.end_lineno, joined.end_col_offset))
+        while (line, column) < end:
+            text = self.lines[line - 1]
+            if column >= len(text) or text[column] == "#":
+                line, column = line + 1, 0
+                continue
+            if text[column] in " \t\f\r\n\\":
+                column += 1
+                continue
+            prefix_start = column
+            while text[column].isalpha():
+                column += 1
+            prefix = text[prefix_start:column]
+            quote = text[column : column + 3]
+            if quote not in ('"""', "'''"):
+                quote = text[column]
+                if quote not in "'\"":
+                    raise _Unsupported
+            start = (line, column)
+            column += len(quote)
+            while True:  # to the closing quote
+                text = self.lines[line - 1]
+                if column >= len(text):
+                    line, column = line + 1, 0
+                    if line > len(self.lines):
+                        raise _Unsupported
+                elif text[column] == "\\":
+                    column += 2
+                elif text.startswith(quote, column):
+                    column += len(quote)
+                    break
+                else:
+                    column += 1
+            if start < position < (line, column):
+                return prefix
+        raise _Unsupported
 
     def _skip_whitespace(self, line: int, column: int) -> tuple[int, int]:
         """The first position at or after ``(line, column)`` that is not whitespace."""
         while True:
-            text = self._lines[line - 1]
+            text = self.lines[line - 1]
             while column < len(text) and text[column] in " \t\f\r\n":
                 column += 1
             if column < len(text):
@@ -177,184 +597,16 @@ class _CallSiteFinder(cst.CSTVisitor):
 
     def _text(self, start: tuple[int, int], end: tuple[int, int]) -> str:
         if start[0] == end[0]:
-            return self._lines[start[0] - 1][start[1] : end[1]]
-        middle = self._lines[start[0] : end[0] - 1]
+            return self.lines[start[0] - 1][start[1] : end[1]]
+        middle = self.lines[start[0] : end[0] - 1]
         return "".join(
-            [self._lines[start[0] - 1][start[1] :], *middle, self._lines[end[0] - 1][: end[1]]]
+            [self.lines[start[0] - 1][start[1] :], *middle, self.lines[end[0] - 1][: end[1]]]
         )
 
-    def _name_is_static(self, name: cst.Name) -> bool:
-        scope = self.get_metadata(ScopeProvider, name, None)
-        if scope is None:
-            return False
-        assignments = list(scope[name.value])
-        if not assignments:
-            return False
-        if all(isinstance(a, BuiltinAssignment) for a in assignments):
-            return self._builtins_are_safe and name.value in STATIC_BUILTINS
-        if len(assignments) != 1 or not isinstance(assignments[0], Assignment):
-            return False
-        definition = assignments[0].node
-        return isinstance(definition, (cst.FunctionDef, cst.ClassDef)) and not definition.decorators
 
-
-# libcst recurses once per operand of a long ``a + b + ...`` or ``"a" "b" ...`` chain (about three
-# frames each); Python's own limit of 1000 would stop it at about 300 pieces, which real files
-# (generated tables, long help texts) exceed. The C stack copes with this depth.
-_RECURSION_LIMIT = 20_000
-
-
-def find_insertions(source: str) -> list[Insertion]:
-    """Return the insertions that route every dynamic call site of ``source`` through the resolver."""
-    limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(limit, _RECURSION_LIMIT))
-    try:
-        return _find_insertions(source)
-    finally:
-        sys.setrecursionlimit(limit)
-
-
-def _find_insertions(source: str) -> list[Insertion]:
-    parsed, module = _parse(source)
-    lines = split_lines(parsed)
-    shifts = _dropped_prefixes(lines, module.code) if "\f" in parsed else {}
-    finder = _CallSiteFinder(
-        lines,
-        shifts,
-        builtins_are_safe=not _has_star_import(module),
-        imported=imported_at_module_level(ast.parse(parsed)),
-    )
-    # libcst's scope analysis asks ``hasattr(builtins, name)`` for every unresolved name, and for
-    # ``__annotations__`` that creates ``builtins.__annotations__`` (a module's annotations dict
-    # is made on first access). The transpiler runs inside the user's process, so that would make
-    # ``__annotations__`` resolvable where Python raises NameError: undo it.
-    had_annotations = "__annotations__" in builtins.__dict__
-    try:
-        cst.MetadataWrapper(module, unsafe_skip_copy=True).visit(finder)
-    finally:
-        if not had_annotations:
-            builtins.__dict__.pop("__annotations__", None)
-    return sorted(finder.insertions)
-
-
-def imported_at_module_level(tree: ast.Module) -> frozenset[str]:
-    """The names an import binds in the module's own scope (CPython's ``is_import_originated``:
-    ``name.attr(args)`` on one of them is compiled as an attribute call, not a method call)."""
-    names: set[str] = set()
-    pending: list[ast.AST] = list(tree.body)
-    while pending:
-        node = pending.pop()
-        if isinstance(node, ast.Import | ast.ImportFrom):
-            names.update(
-                (a.asname or a.name.partition(".")[0]) for a in node.names if a.name != "*"
-            )
-        elif not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            pending.extend(
-                child
-                for child in ast.iter_child_nodes(node)
-                if isinstance(child, ast.stmt | ast.excepthandler | ast.match_case)
-            )
-    return frozenset(names)
-
-
-def _dropped_prefixes(lines: list[str], generated: str) -> dict[int, int]:
-    """Per line, how many leading characters libcst left out of its columns.
-
-    libcst drops the whitespace before a top-level statement when it holds a form feed (which
-    Python allows: a form feed resets the indentation), so its columns on those lines are short
-    by that prefix. Any other difference from the source is not expected: refuse it.
-    """
-    generated_lines = split_lines(generated)
-    if generated_lines == lines:
-        return {}
-    if len(generated_lines) != len(lines):
-        raise ValueError("libcst did not reproduce the source's lines; cannot rewrite it")
-    shifts: dict[int, int] = {}
-    for number, (original, produced) in enumerate(zip(lines, generated_lines, strict=True), 1):
-        if original != produced:
-            dropped = len(original) - len(produced)
-            if dropped <= 0 or original[dropped:] != produced or original[:dropped].strip(" \t\f"):
-                raise ValueError(f"libcst did not reproduce line {number}; cannot rewrite it")
-            shifts[number] = dropped
-    return shifts
-
-
-def _parse(source: str) -> tuple[str, cst.Module]:
-    """The text libcst parsed (the source or a same-length stand-in) and its module."""
-    try:
-        return source, cst.parse_module(source)
-    except cst.ParserSyntaxError:
-        # libcst rejects an annotated assignment to a parenthesized target, ``(x): int = 1``,
-        # which Python accepts (LibCST issue #1011). Parse a same-length stand-in instead: every
-        # call site keeps its position, and the insertions apply to the original text.
-        stand_in = _without_parenthesized_annotations(source)
-        if stand_in == source:
-            raise
-        return stand_in, cst.parse_module(stand_in)
-
-
-def _without_parenthesized_annotations(source: str) -> str:
-    """``(x): T = v`` becomes ``(x)= T, v`` (and ``(x): T`` becomes ``(x)= T``), same length.
-
-    The stand-in evaluates the same sub-expressions at the same places, and assigns the same name,
-    so libcst finds the same call sites and a scope analysis that is at least as conservative.
-    """
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return source
-    lines = [list(line) for line in split_lines(source)]
-
-    def char_column(line: int, byte_column: int) -> int:
-        return len("".join(lines[line - 1]).encode("utf-8")[:byte_column].decode("utf-8"))
-
-    def replace_first(after: ast.AST, before: ast.AST, old: str, new: str) -> None:
-        """Replace the first ``old`` outside comments between two nodes (only brackets, spaces,
-        comments and line continuations separate them)."""
-        line, column = after.end_lineno, char_column(after.end_lineno, after.end_col_offset)
-        end_line, end_column = before.lineno, char_column(before.lineno, before.col_offset)
-        while (line, column) < (end_line, end_column):
-            text = lines[line - 1]
-            if column >= len(text) or text[column] == "#":
-                line, column = line + 1, 0
-                continue
-            if text[column] == old:
-                text[column] = new
-                return
-            column += 1
-
-    for node in ast.walk(tree):
-        if isinstance(node, ast.AnnAssign) and (node.lineno, node.col_offset) != (
-            node.target.lineno,
-            node.target.col_offset,
-        ):
-            replace_first(node.target, node.annotation, ":", "=")
-            if node.value is not None:
-                replace_first(node.annotation, node.value, "=", ",")
-    return "".join("".join(line) for line in lines)
-
-
-_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
-
-
-def split_lines(source: str) -> list[str]:
-    """Split like Python's tokenizer does (only CR, LF and CRLF end a line), keeping the ends."""
-    return _LINE.findall(source)
-
-
-def apply_insertions(source: str, insertions: list[Insertion]) -> str:
-    """Return ``source`` with ``insertions`` (sorted) applied."""
-    lines = split_lines(source)
-    by_line: dict[int, list[Insertion]] = {}
-    for insertion in insertions:
-        by_line.setdefault(insertion.line, []).append(insertion)
-    for line_number, line_insertions in by_line.items():
-        text = lines[line_number - 1]
-        pieces, start = [], 0
-        for insertion in line_insertions:
-            pieces.append(text[start : insertion.column])
-            pieces.append(insertion.text)
-            start = insertion.column + insertion.replaces
-        pieces.append(text[start:])
-        lines[line_number - 1] = "".join(pieces)
-    return "".join(lines)
+# Field values the walk never needs to visit.
+_LEAVES = frozenset({str, int, bytes, bool, float, complex, type(...)}) | {
+    ast.Load,
+    ast.Store,
+    ast.Del,
+}
