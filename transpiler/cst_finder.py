@@ -28,7 +28,9 @@ from .insertions import (
     Insertion,
     imported_at_module_level,
     is_method_call_form,
+    skip_whitespace,
     split_lines,
+    text_between,
 )
 
 
@@ -109,9 +111,9 @@ class _CallSiteFinder(cst.CSTVisitor):
             return
         line, column, end_line, end_column = self._extent(node)
         # After the expression: whitespace, "=", whitespace (no comments in an f-string).
-        equal_at = self._skip_whitespace(*self._extent(node.expression)[2:])
-        shown_end = self._skip_whitespace(equal_at[0], equal_at[1] + 1)
-        shown = self._text((line, column + 1), shown_end)
+        equal_at = skip_whitespace(self._lines, *self._extent(node.expression)[2:])
+        shown_end = skip_whitespace(self._lines, equal_at[0], equal_at[1] + 1)
+        shown = text_between(self._lines, (line, column + 1), shown_end)
         raw = self._raw_fstrings[-1]
         if self._lines[equal_at[0] - 1][equal_at[1]] != "=" or (
             raw and any(c in shown for c in "\\'\"\n")
@@ -126,24 +128,6 @@ class _CallSiteFinder(cst.CSTVisitor):
         self.insertions.append(Insertion(*equal_at, 2, " ", replaces=1))
         if node.conversion is None and node.format_spec is None:
             self.insertions.append(Insertion(end_line, end_column - 1, 2, "!r"))
-
-    def _skip_whitespace(self, line: int, column: int) -> tuple[int, int]:
-        """The first position at or after ``(line, column)`` that is not whitespace."""
-        while True:
-            text = self._lines[line - 1]
-            while column < len(text) and text[column] in " \t\f\r\n":
-                column += 1
-            if column < len(text):
-                return line, column
-            line, column = line + 1, 0
-
-    def _text(self, start: tuple[int, int], end: tuple[int, int]) -> str:
-        if start[0] == end[0]:
-            return self._lines[start[0] - 1][start[1] : end[1]]
-        middle = self._lines[start[0] : end[0] - 1]
-        return "".join(
-            [self._lines[start[0] - 1][start[1] :], *middle, self._lines[end[0] - 1][: end[1]]]
-        )
 
     def _name_is_static(self, name: cst.Name) -> bool:
         scope = self.get_metadata(ScopeProvider, name, None)

@@ -74,6 +74,25 @@ def is_method_call_form(attribute: str, value_name: str | None, imported: frozen
     return value_name not in imported
 
 
+def skip_whitespace(lines: list[str], line: int, column: int) -> tuple[int, int]:
+    """The first position at or after ``(line, column)`` that is not whitespace."""
+    while True:
+        text = lines[line - 1]
+        while column < len(text) and text[column] in " \t\f\r\n":
+            column += 1
+        if column < len(text):
+            return line, column
+        line, column = line + 1, 0
+
+
+def text_between(lines: list[str], start: tuple[int, int], end: tuple[int, int]) -> str:
+    """The source text from ``start`` to ``end`` (1-based lines, character columns)."""
+    if start[0] == end[0]:
+        return lines[start[0] - 1][start[1] : end[1]]
+    middle = lines[start[0] : end[0] - 1]
+    return "".join([lines[start[0] - 1][start[1] :], *middle, lines[end[0] - 1][: end[1]]])
+
+
 FSTRING_ESCAPES = {"\\": "\\\\", "'": "\\'", '"': '\\"', "\n": "\\n", "{": "{{", "}": "}}"}
 
 

@@ -37,7 +37,9 @@ from .insertions import (
     Insertion,
     imported_at_module_level,
     is_method_call_form,
+    skip_whitespace,
     split_lines,
+    text_between,
 )
 
 
@@ -498,7 +500,7 @@ class _AstFinder:
         start = (func.lineno, self._column(func.lineno, func.col_offset))
         end = (func.end_lineno, self._column(func.end_lineno, func.end_col_offset))
         try:
-            parsed = ast.parse("(" + self._text(start, end) + "\n)", mode="eval").body
+            parsed = ast.parse("(" + text_between(self.lines, start, end) + "\n)", mode="eval").body
         except SyntaxError:
             raise _Unsupported from None
         if ast.dump(parsed) != ast.dump(func):
@@ -530,8 +532,8 @@ class _AstFinder:
                 break
             if char not in " \t\f\r\n":
                 raise _Unsupported
-        shown_end = self._skip_whitespace(equal_at[0], equal_at[1] + 1)
-        shown = self._text((line, column + 1), shown_end)
+        shown_end = skip_whitespace(self.lines, equal_at[0], equal_at[1] + 1)
+        shown = text_between(self.lines, (line, column + 1), shown_end)
         raw = "r" in self._prefix_at(joined, (line, column)).lower()
         if raw and any(c in shown for c in "\\'\"\n"):
             return False
@@ -584,24 +586,6 @@ class _AstFinder:
             if start < position < (line, column):
                 return prefix
         raise _Unsupported
-
-    def _skip_whitespace(self, line: int, column: int) -> tuple[int, int]:
-        """The first position at or after ``(line, column)`` that is not whitespace."""
-        while True:
-            text = self.lines[line - 1]
-            while column < len(text) and text[column] in " \t\f\r\n":
-                column += 1
-            if column < len(text):
-                return line, column
-            line, column = line + 1, 0
-
-    def _text(self, start: tuple[int, int], end: tuple[int, int]) -> str:
-        if start[0] == end[0]:
-            return self.lines[start[0] - 1][start[1] : end[1]]
-        middle = self.lines[start[0] : end[0] - 1]
-        return "".join(
-            [self.lines[start[0] - 1][start[1] :], *middle, self.lines[end[0] - 1][: end[1]]]
-        )
 
 
 # Field values the walk never needs to visit.
