@@ -231,7 +231,8 @@ def _outcome(code, resolver=None):
 
 def _recording_resolver(trace):
     def resolve(f, *method_name):
-        callee = getattr(f, *method_name) if method_name else f
+        # A missing method raises where ``.name`` is read, after this returns, as the runtime's does.
+        callee = getattr(f, *method_name, None) if method_name else f
         name = getattr(callee, "_trace_name", None)
         if name is not None:
             trace.append(("resolve", name))
@@ -304,3 +305,15 @@ def test_resolver_sees_the_callee_before_the_arguments():
         ("call", "Box.get"),
         ("call", "curried"),
     ]
+
+
+def test_a_missing_method_fails_where_python_says():
+    """Found by the property test: ``__dp__(obj, 'name')`` leaves a failing lookup to ``.name``,
+    so the error's position is the attribute's, as under python, not the resolver call's."""
+    source = "results.append((str(pick(0)).zfill(3)).bit_length())\n"
+    original, _ = _compile_original(source)
+    rewritten = compile_source(source.encode(), FILENAME)
+    _, _, error = _outcome(original)
+    _, _, rewritten_error = _outcome(rewritten, _recording_resolver)
+    assert error is not None and error[0] == "AttributeError"
+    assert rewritten_error == error
