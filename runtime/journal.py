@@ -2,8 +2,10 @@
 
 Recorded entries are served from memory (loaded in one query at start). New entries are
 queued; an effect commits the queue together with its own entry in one write of the store
-before the script goes on. Values and outputs only queue: a background flusher commits them within
-``FLUSH_INTERVAL`` seconds, and everything left is committed when the run stops.
+before the script goes on. An awaited effect's task waits for that write without blocking its
+event loop: a committer thread makes it (``loop_commits.py``). Values and outputs only queue: a
+background flusher commits them within ``FLUSH_INTERVAL`` seconds, and everything left is committed
+when the run stops.
 
 Batched entries (values, markers) wait in ``values``, a deque appended to without a lock; a plain
 value (``recording.values``) waits there raw, as ``(task, seq, code, lasti, name,
@@ -28,10 +30,14 @@ from .errors import StoreError
 from .model import Entry, Outcome, Policy
 
 if TYPE_CHECKING:
+    from .loop_commits import LoopCommitter
     from .recording import Call
     from .stores.base import JournalWriter
 
 FLUSH_INTERVAL = 0.2
+# About what handing a commit to another thread and back costs a coroutine: a write that takes
+# less is done in place (record_awaited).
+_HAND_OVER_SECONDS = 0.0001
 _OUTPUT, _OK = Policy.OUTPUT.value, Outcome.OK.value  # plain strings: compared per entry
 _VALUE = Policy.VALUE.value
 _RAW_VALUE_LENGTH = 8  # a raw value in ``Journal.values``; a record has 11 fields
@@ -156,8 +162,12 @@ class Journal:
         self._write_lock = threading.Lock()
         self._stopping = threading.Event()
         self._flusher: threading.Thread | None = None
+        self._loop_committer: LoopCommitter | None = None
+        self._last_write_seconds = _HAND_OVER_SECONDS  # until a write says how long one takes
         kill_at = os.environ.get("DURABLE_PYTHON_TEST_KILL_AT")
         self._kill_at = int(kill_at) if kill_at else None
+        # Tests on a fast disk would never hand an awaited entry to the committer otherwise.
+        self._always_hand_over = bool(os.environ.get("DURABLE_PYTHON_TEST_HAND_OVER"))
 
     def task(self, name: str) -> TaskJournal:
         found = self.tasks.get(name)
@@ -182,18 +192,61 @@ class Journal:
     ) -> None:
         """Record the outcome of the call that claimed ``seq``; a committing ``spec`` writes it
         out (and everything queued before it) before returning."""
-        attempt = task.retry_attempts.pop(seq, 0) if task.retry_attempts else 0
-        policy, name, commit, _ = spec
-        record = (
-            task.name, seq, attempt, policy, name, site, fingerprint, outcome, payload, started,
-            time.time(),
-        )  # fmt: skip
-        if commit:
+        record = _record_of(task, seq, spec, site, fingerprint, outcome, payload, started)
+        if spec.commit:
             self.commit(self._enqueue(record))
             return
         self.values.append(record)
         if self._flusher is None:
             self.start_flusher()
+
+    async def record_awaited(
+        self,
+        task: TaskJournal,
+        seq: int,
+        spec: Call,
+        site: str,
+        fingerprint: str,
+        outcome: str,
+        payload: bytes | None,
+        started: float,
+    ) -> None:
+        """``record`` for a call awaited on an event loop: the committer thread writes the entry
+        while the loop runs other tasks (group commit, loop_commits.py); this returns once it is
+        durable.
+
+        It commits in place, without the hand-over to the committer, when a write costs less
+        than the hand-over (``--no-sync`` on a local disk), when no other task is ready to run
+        (nothing could share the write; tasks woken by I/O meanwhile share the next one), and
+        when no asyncio task runs this coroutine."""
+        ticket = self._enqueue(
+            _record_of(task, seq, spec, site, fingerprint, outcome, payload, started)
+        )
+        asyncio = sys.modules.get("asyncio")  # not imported: no asyncio loop runs this
+        loop = asyncio and asyncio._get_running_loop()
+        if (
+            loop is None
+            or not asyncio.current_task()
+            or not self._always_hand_over
+            and (
+                self._last_write_seconds < _HAND_OVER_SECONDS
+                or not getattr(loop, "_ready", True)  # the loop's run queue (uvloop has none)
+            )
+        ):
+            self.commit(ticket)
+            return
+        if self._loop_committer is None:
+            from .loop_commits import LoopCommitter  # imports asyncio, which only this needs
+
+            with self._enqueue_lock:
+                if self._loop_committer is None:
+                    self._loop_committer = LoopCommitter(self)
+        await self._loop_committer.wait(ticket)
+
+    @property
+    def written(self) -> int:
+        """The last ticket the store holds: every entry queued up to it is durable."""
+        return self._written
 
     def write_batched(self) -> None:
         """An effect is about to run live, or text to reach the real stream: what the script
@@ -268,7 +321,9 @@ class Journal:
             if self._output_queued:
                 self._output_queued = False
                 _flush_real_streams()  # the text is out before the journal says it was written
+            began = time.perf_counter()
             self._writer.append(records, sync)  # a StoreError says what failed and what to do
+            self._last_write_seconds = time.perf_counter() - began
             self.recorded_count += len(records)
             self._written = last
         if self._kill_at is not None and self.total_entries >= self._kill_at:
@@ -278,6 +333,8 @@ class Journal:
         self._stopping.set()
         if self._flusher is not None:
             self._flusher.join()
+        if self._loop_committer is not None:
+            self._loop_committer.stop()
         with self._write_lock:
             for key in list(self._open_lines):  # a last line without its newline
                 self._close_line(key)
@@ -298,6 +355,24 @@ class Journal:
                     self.commit()
                 except StoreError:
                     return  # the script's own next commit raises it where the user sees it
+
+
+def _record_of(
+    task: TaskJournal,
+    seq: int,
+    spec: Call,
+    site: str,
+    fingerprint: str,
+    outcome: str,
+    payload: bytes | None,
+    started: float,
+) -> tuple:
+    """The record of a call's outcome, in the order of the journal's columns."""
+    attempt = task.retry_attempts.pop(seq, 0) if task.retry_attempts else 0
+    return (
+        task.name, seq, attempt, spec.policy, spec.name, site, fingerprint, outcome, payload,
+        started, time.time(),
+    )  # fmt: skip
 
 
 def _take_batched(values: deque[tuple]) -> list[tuple]:

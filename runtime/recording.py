@@ -188,20 +188,21 @@ async def _record_awaited(
     awaitable: Any, task: Any, seq: int, spec: Call, site: str, fp: str, started: float
 ) -> Any:
     """Await, then record the outcome at the seq the call claimed when it was made (an effect
-    that returned an awaitable, ``await client.get(url)``, counts by what it awaits to)."""
+    that returned an awaitable, ``await client.get(url)``, counts by what it awaits to). The
+    commit is shared with the loop's other tasks (``Journal.record_awaited``)."""
     journal = context._active.journal
     covered = inside_awaited_effect.set(True)
     try:
         result = await awaitable
     except Exception as exc:
         outcome, payload = codec.encode_exception(exc)
-        journal.record(task, seq, spec, site, fp, outcome, payload, started)
+        await journal.record_awaited(task, seq, spec, site, fp, outcome, payload, started)
         frames.drop_own_frames(exc)
         raise
     finally:
         inside_awaited_effect.reset(covered)
     outcome, payload = codec.encode_result(result)
-    journal.record(task, seq, spec, site, fp, outcome, payload, started)
+    await journal.record_awaited(task, seq, spec, site, fp, outcome, payload, started)
     return result
 
 

@@ -78,10 +78,12 @@ Series = Execution  # the attempts of one run: killed ones, then the one that fi
 
 
 class Harness(Sandbox):
-    """A sandbox with this area's defaults: unbuffered output, 180 s per command."""
+    """A sandbox with this area's defaults: unbuffered output, 180 s per command, and every
+    awaited entry committed by the committer thread (as on a slow disk, whatever this one is)."""
 
     def __init__(self, root: Path, store: str | None = None) -> None:
-        super().__init__(root, unbuffered=True, store=store)
+        env = {"DURABLE_PYTHON_TEST_HAND_OVER": "1"}
+        super().__init__(root, unbuffered=True, store=store, env=env)
 
     def cli(self, *args: str, timeout: float = 180, **options) -> Attempt:
         return super().cli(*args, timeout=timeout, **options)

@@ -21,7 +21,9 @@ on ``sys.path``).
 
 Every command runs with ``DURABLE_PYTHON_SYNC=0``: a SIGKILL does not lose the page cache, and
 fdatasync per commit would only make these tests slower (``scripts/bench/fanout.py`` measures
-both). Stdout is unbuffered so that what a killed attempt printed reaches the pipe.
+both). Stdout is unbuffered so that what a killed attempt printed reaches the pipe. With writes
+that cheap, awaited entries would be committed in place; ``DURABLE_PYTHON_TEST_HAND_OVER=1`` has
+the committer thread write every one of them (group commit, ``loop_commits.py``), as on a slow disk.
 """
 
 from __future__ import annotations

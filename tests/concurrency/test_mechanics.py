@@ -322,6 +322,38 @@ def test_asyncio_gather_of_library_coroutines(cc):
     assert series.final.returncode == 0, series  # scenario compares output and effects
 
 
+FAN_OUT = """
+    import asyncio
+    import sys
+
+    import fx
+
+    log = sys.argv[1]
+
+
+    async def worker(number):
+        # Effects that finish at once: the eight tasks' entries wait for the disk together and
+        # are written by shared commits (loop_commits.py).
+        for step in range(12):
+            value = await fx.aeffect(log, f"a{number}-{step}")
+            sys.stdout.write(f"got {value}\\n")
+
+
+    async def main():
+        await asyncio.gather(*(worker(number) for number in range(8)))
+
+
+    asyncio.run(main())
+"""
+
+
+def test_asyncio_fan_out_sharing_commits_is_resumed(cc):
+    """A kill after any shared commit: what it carried replays, what was still waiting for the
+    disk runs again (one effect per task at most), everything is printed once."""
+    _, series, _ = scenario(cc, FAN_OUT, [0.1, 0.35, 0.6, 0.85], in_flight=8, ordered=False)
+    assert series.final.returncode == 0, series  # scenario compares output and effects
+
+
 WAIT_FOR = """
     import asyncio
     import sys
