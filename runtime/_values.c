@@ -1,4 +1,4 @@
-/* The fast path of a recorded value call (``time.perf_counter()``, a random draw), in C.
+/* The fast path of a recorded value call (``time.perf_counter()``, ``os.urandom(8)``), in C.
  *
  * ``recording._value_wrapper`` is the whole logic, in Python: a read past the end of the task's
  * recorded entries, with plain arguments or none, appends one raw tuple
@@ -8,8 +8,10 @@
  * first time one is needed): the value then costs a few attribute reads and an append, with no
  * Python frame. Nothing is cached between calls: the active run, its failure, frontier hook and
  * cancel request, the effect depth, the task and its position are all read at each call, so a run
- * that ends, fails or is cancelled is seen at once; the GIL is held from the checks to the claim of
- * the seq, as in Python. ``configure`` hands over the state the checks read (recording.py).
+ * that ends, fails or is cancelled is seen at once, and the checks, the claim of the seq, the call
+ * and the append come in the same order as in Python (the GIL covers them the same way; an asyncio
+ * task is found through the same ContextVar). ``configure`` hands over the state the checks read
+ * (recording.py).
  *
  * A C call adds no traceback entry and leaves the caller's frame current, so the frame the tuple
  * names is the call site's, and an exception the value function raises carries python's frames.
@@ -52,9 +54,15 @@ static PyObject *
 slow_call(Value *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
     if (self->slow == NULL) {
-        self->slow = PyObject_CallFunctionObjArgs(slow_factory, self->spec, self->f, NULL);
-        if (self->slow == NULL) {
+        PyObject *slow = PyObject_CallFunctionObjArgs(slow_factory, self->spec, self->f, NULL);
+        if (slow == NULL) {
             return NULL;
+        }
+        if (self->slow == NULL) { /* another thread may have made one meanwhile: keep that */
+            self->slow = slow;
+        }
+        else {
+            Py_DECREF(slow);
         }
     }
     return PyObject_Vectorcall(self->slow, args, nargsf, kwnames);
