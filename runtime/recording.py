@@ -21,6 +21,7 @@ from . import argdiff, codec, context, frames
 from .context import task_var
 from .errors import Cancelled, NondeterminismError
 from .fingerprint import describe, fingerprint
+from .journal import TaskJournal
 from .model import Divergence, Entry, Outcome, Policy
 
 _COMMITTING = frozenset({Policy.EFFECT, Policy.AWAITED, Policy.TIMER, Policy.EVENT, Policy.CANCEL})
@@ -53,11 +54,18 @@ def call(policy: Policy, name: str, commit: bool | None = None, constructs: bool
     return Call(str(policy), name, commit, constructs)
 
 
+try:
+    from durable_python import _values
+except ImportError:  # built without a C compiler: ``_value_wrapper`` and ``_ThreadLocal`` do
+    _values = None
+
+
 class _ThreadLocal(threading.local):
     depth = 0  # > 0 while an effect runs: calls it makes are covered by its own entry
 
 
-local = _ThreadLocal()
+# The C fast path of values reads the depth as a C thread-local variable.
+local = _ThreadLocal() if _values is None else _values.local
 # True in a coroutine while an awaited effect runs: what the library does inside it (handing work
 # to a thread with ``asyncio.to_thread``, say) is covered by the effect's own entry.
 inside_awaited_effect: ContextVar[bool] = ContextVar("durable_python_inside", default=False)
@@ -343,14 +351,18 @@ def wrappers(
 
 
 def values(spec: Call, f: Any) -> Callable[[Any], Callable[..., Any]]:
-    """The decision of a value callable (``time.perf_counter``)."""
-    return wrappers(_value_wrapper, spec, f)
+    """The decision of a value callable (``time.perf_counter``): ``_value_wrapper``, or its C
+    twin ``_values.Value`` when that extension is built."""
+    return wrappers(_value_wrapper if _values is None else _values.Value, spec, f)
 
 
 def _value_wrapper(spec: Call, f: Any) -> Callable[..., Any]:
     """A recorded value call of ``f``: a read past the journal's end (the common case, with plain
     arguments or none) appends one raw tuple to the journal's batch; anything else (replay, a
-    retried seq, an argument that could call back into the script) goes through ``perform``."""
+    retried seq, an argument that could call back into the script) goes through ``perform``.
+
+    ``_values.c`` does the same fast path in C and calls this wrapper for the other cases: a change
+    here is made there too."""
     name = spec.name
     # Bound once: each attribute lookup saved is a few percent of a value's cost.
     get_task, covered, get_ident, getframe, now = (
@@ -432,3 +444,16 @@ def _record_value(
 frames.hide(
     perform, perform_async, _record_awaited, run_unrecorded, Recorded.__call__, _value_wrapper
 )
+
+if _values is not None:
+    _values.configure(
+        vars(context),
+        inside_awaited_effect,
+        task_var,
+        _main_thread_id,
+        TaskJournal,
+        _plain_fingerprint,
+        _record_value,
+        _value_wrapper,
+        time.time,
+    )

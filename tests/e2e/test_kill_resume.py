@@ -7,6 +7,7 @@ right after the commit that brings its journal to N entries) and from wall-clock
 
 from __future__ import annotations
 
+import ast
 import json
 import random
 import re
@@ -264,6 +265,42 @@ def test_kill_at_random_moments(dp, slow_baseline, seed):
     }
     dp.assert_effects(slow_baseline["counts"], dp.counts(prefix), series)
     check_values(series, files)
+
+
+VALUE_LOOP = """
+    import os
+    import random
+    import time
+
+    clocks, draws, randoms = [], [], []
+    for i in range(3000):
+        clocks.append(time.perf_counter())
+        clocks.append(time.time_ns())
+        draws.append(os.urandom(2))
+        randoms.append(random.random())  # the run's own generator, seeded once (recorded)
+        if i % 1000 == 999:
+            print("read", i + 1)
+    print("clocks", repr(sum(clocks)), "draws", b"".join(draws).hex(), "random", len(randoms))
+"""
+
+
+@pytest.mark.parametrize("kill_at", [1500, 8000])
+def test_values_read_in_a_loop_are_replayed_after_a_kill(dp, kill_at):
+    """Values read in a loop wait raw in the journal's batch (the C fast path, or its Python
+    twin) until a commit makes them records. Killed after the commit of a printed line amid the
+    loop (1500) or at its end (8000), the rerun replays every committed read, records the rest,
+    and ends with exactly the values its journal holds, in order."""
+    dp.write("loop.py", VALUE_LOOP)
+    series = dp.run_with_kills("loop.py", kill_ats=[kill_at])
+    assert series.attempts[0].killed and series.final.returncode == 0, series
+    values = sorted((e for e in series.entries if e["policy"] == "value"), key=lambda e: e["seq"])
+    names = ["time.perf_counter", "time.time_ns", "posix.urandom"]
+    assert [e["name"] for e in values] == names * 3000, series
+    clocks = sum(e["value"] for e in values if e["name"] != "posix.urandom")
+    draws = b"".join(ast.literal_eval(e["summary"]) for e in values if e["name"] == "posix.urandom")
+    last = f"clocks {clocks!r} draws {draws.hex()} random 3000"
+    assert series.final.stdout.splitlines()[-1] == last, series
+    assert any(e["ended"] <= series.attempts[0].ended_at for e in values), series
 
 
 # ----- effects in flight, sleeps, exceptions, unsaved results, files ---------------------------
