@@ -107,15 +107,26 @@ def perform(
         task = run.journal.main
     if run.failure is not None:
         raise run.failure
-    if spec.policy == _EFFECT and run.retry_policy_for is not None:
+    position = task.seq
+    seq, entry = task.claim()
+    # A retry policy changes nothing for an entry that succeeded (it replays as it is), so it is
+    # looked up only for a call that runs live or replays a failure (a resume skips the lookup).
+    if (
+        (entry is None or entry.outcome != _OK)
+        and spec.policy == _EFFECT
+        and run.retry_policy_for is not None
+    ):
         retrying = run.retry_policy_for(run, spec.name)
         if retrying is not None:  # retries.py: attempts and durable waits, each recorded
+            task.seq = position  # its perform claims the seq again
             return retrying.perform(task, spec, frame, args, kwargs, live)
     fp = fingerprint(args, kwargs)
-    seq, entry = task.claim()
     if entry is not None:
-        recorded = entry.fingerprint  # argdiff.same, written out
-        if entry.name != spec.name or (recorded != fp and recorded.partition("|")[0] != fp):
+        recorded = entry.fingerprint  # argdiff.same, written out: no "|" in fp, so the recorded
+        # one matches if it is fp, or fp followed by its renderings after a "|"
+        if entry.name != spec.name or (
+            recorded != fp and not (recorded.startswith(fp) and recorded[len(fp)] == "|")
+        ):
             _diverged(run, entry, spec, args, kwargs, frames.site_of(frame))
         policy, outcome = entry.policy, entry.outcome
         if policy == _AWAITED:

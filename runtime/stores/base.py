@@ -16,13 +16,15 @@ single ``StoreError`` of ``wrong_format``.
 
 from __future__ import annotations
 
+import gc
 import json
 import secrets
 import signal
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import repeat
 from typing import Any
@@ -34,6 +36,21 @@ CLAIM_WAIT = 5.0  # seconds a command waits for a claim that upkeep or a hand-ov
 # Sent to the process executing a run when a cancel is requested: the run installs a handler
 # that reads ``cancel_requested``; ignored by default, so harmless to a process that is not a run.
 CANCEL_SIGNAL = signal.SIGURG
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a journal is read. Decoding makes a few objects
+    per entry, none of them in a cycle, yet every collection those allocations trigger walks all
+    the entries made so far: half the time of reading 100,000 entries goes there otherwise."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def entries_of(records: Iterable[tuple]) -> list[Entry]:

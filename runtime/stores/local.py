@@ -59,6 +59,7 @@ from .base import (
     RunQuery,
     Store,
     Waiter,
+    collector_paused,
     entries_of,
     event_fields,
     newest_first,
@@ -456,6 +457,10 @@ class LocalStore(Store):
         return sorted((self.live / run_id).glob("*.seg"))
 
     def journal(self, run: Run) -> list[Entry]:
+        with collector_paused():  # the collector would walk every entry read so far
+            return self._journal(run)
+
+    def _journal(self, run: Run) -> list[Entry]:
         """Folded entries (one query), then the segments' (one read each)."""
         live = self._live(run.run_id)
         folded = live[1] if live is not None else None  # None: all in DuckDB, if anywhere

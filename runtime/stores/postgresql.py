@@ -45,6 +45,7 @@ from .base import (
     RunQuery,
     Store,
     Waiter,
+    collector_paused,
     entries_of,
     event_fields,
     wrong_format,
@@ -781,7 +782,8 @@ class PostgresStore(Store):
             ).fetchall()
 
         rows = self._transact(work)
-        return entries_of(record for (body,) in rows for record in pickle.loads(body))
+        with collector_paused():  # the collector would walk every entry decoded so far
+            return entries_of(record for (body,) in rows for record in pickle.loads(body))
 
     def writer(self, claim: Claim, sync: bool) -> JournalWriter:
         assert isinstance(claim, PostgresClaim)

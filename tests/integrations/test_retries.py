@@ -96,6 +96,30 @@ def test_a_run_killed_during_a_retry_wait_waits_only_what_is_left(ih):
     assert succeeded["started"] >= failed["ended"] + 2.0 - 0.05  # the wait was kept
 
 
+def test_a_resume_replays_failed_attempts_through_the_policy_and_goes_on(ih):
+    """Replay looks a retry policy up only for an entry that failed (a success replays as it is):
+    the failed attempt, its wait and the retried one replay, then the run goes on retrying."""
+    ih.write(
+        "again.py",
+        """
+        import sys, urllib.request
+        import durable_python
+        with durable_python.retry(max_attempts=3, initial_interval=0.05):
+            print(urllib.request.urlopen(sys.argv[1] + "/x?fail=1").status)
+            print(urllib.request.urlopen(sys.argv[1] + "/y").status)
+            print(urllib.request.urlopen(sys.argv[1] + "/z?fail=1").status)
+        """,
+    )
+    prefix = ih.prefix()
+    first = ih.run("again.py", ih.server.url + prefix, kill_at=5)  # once /y is committed
+    assert first.killed and first.stdout == "200\n", first
+    second = ih.run("again.py", ih.server.url + prefix)
+    assert second.returncode == 0 and second.stdout == "200\n200\n", second
+    assert ih.server.counts_under(prefix, by_method=True) == {"GET /x": 2, "GET /y": 1, "GET /z": 2}
+    opens = [e for e in ih.entries() if e["name"] == "urllib.request.urlopen"]
+    assert [e["attempt"] for e in opens] == [0, 1, 0, 0, 1]
+
+
 def test_a_bad_retry_table_is_a_clear_error(ih):
     ih.write("noop.py", "print(1)\n")
     ih.write("pyproject.toml", "[tool.durable-python]\nretry = { max_tries = 3 }\n")
