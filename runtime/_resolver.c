@@ -258,7 +258,9 @@ resolve_callable(PyObject *f)
     }
     if (PyCFunction_Check(f)) {
         PyObject *owner = PyCFunction_GET_SELF(f);
-        if (owner != NULL && !PyModule_Check(owner)) {
+        /* Bound to a class (a classmethod: ``datetime.datetime.now``), it is named by that class:
+         * kept by itself in the decisions, as the slow path keeps it. */
+        if (owner != NULL && !PyModule_Check(owner) && !PyType_Check(owner)) {
             Py_INCREF(owner);
             return resolve_by_owner(f, owner);
         }

@@ -74,7 +74,11 @@ def decide_and_remember(f: Any) -> Decision:
             return decision
     elif isinstance(f, _BOUND_BUILTINS) and f.__self__ is not None:
         owner = f.__self__
-        if not isinstance(owner, ModuleType):
+        # A builtin bound to a class (``datetime.datetime.now``, a classmethod) is named by that
+        # class, not by ``type``: it is kept by itself below (equal to the next one made).
+        if not isinstance(owner, ModuleType) and not (
+            isinstance(f, BuiltinFunctionType) and isinstance(owner, type)
+        ):
             owner_type = type(owner)
             method_key = (owner_type, f.__name__)
             if method_key in _by_owner_method:
@@ -133,7 +137,11 @@ def _resolve(f: Any, *name: str) -> Any:
             key = function
     elif isinstance(f, _BOUND_BUILTINS):
         owner = f.__self__
-        if owner is not None and not isinstance(owner, ModuleType):
+        if (
+            owner is not None
+            and not isinstance(owner, ModuleType)
+            and not (isinstance(f, BuiltinFunctionType) and isinstance(owner, type))
+        ):
             if type(owner) in inline_owner_types:
                 return f
             decision = decide_and_remember(f)

@@ -215,3 +215,23 @@ def test_an_unhashable_callable_object_is_recorded():
         assert Decider().kind_of(op) == "effect"
     finally:
         del sys.modules["someclient.api"]
+
+
+def _resolvers():
+    from durable_python import resolver
+
+    return [resolver.resolve, resolver._resolve]  # the C resolver (if built) and its twin
+
+
+@pytest.mark.parametrize("resolve", _resolvers())
+def test_a_builtin_bound_to_a_class_is_decided_by_that_class(resolve):
+    """``datetime.datetime.now`` (a classmethod) is a value even after ``dict.fromkeys``, bound
+    to a class too, was decided inline: the two are not one method of ``type``."""
+    Decider().install()
+    try:
+        for _ in range(2):
+            assert resolve(dict.fromkeys) == dict.fromkeys
+            now = inspect.unwrap(resolve(datetime.datetime.now))
+            assert now._spec.name == "datetime.datetime.now"
+    finally:
+        Decider().install()
