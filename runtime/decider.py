@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import random
 import sys
-from types import BuiltinFunctionType, FunctionType, MethodType, ModuleType
+from types import BuiltinFunctionType, FunctionType, MethodType, MethodWrapperType, ModuleType
 from typing import Any
 
 from durable_python.integrations import handlers, knowledge, sdk_streams
@@ -20,6 +20,8 @@ from . import context, resolver
 from .model import Policy
 from .recording import Call, Recorded, Wrappers, call, values, wrappers
 from .resolver import Decision
+
+_METHODS = (MethodType, BuiltinFunctionType, MethodWrapperType)
 
 
 class Decider:
@@ -38,7 +40,7 @@ class Decider:
 
     def install(self) -> None:
         """Make this the judge of every rewritten call site (earlier decisions are forgotten)."""
-        resolver.install(self.decide, self.all_methods_inline)
+        resolver.install(self.decide, self.all_methods_inline, redirected=(random._inst,))
 
     def declare(self, targets: tuple[Any, ...], policy: Policy) -> None:
         """Add declarations: each target is a callable or a dotted name (a module, or
@@ -92,7 +94,7 @@ class Decider:
 
     def decide(self, f: Any) -> Decision:
         decision = self._decide(f)
-        if isinstance(getattr(f, "__self__", None), random.Random):
+        if isinstance(f, _METHODS) and f.__self__ is random._inst:
             return functools.partial(_drawing_from_the_scripts_generator, decision)
         return decision
 
@@ -166,10 +168,10 @@ def qualified_name(f: Any) -> tuple[str, str] | None:
 
 def _drawing_from_the_scripts_generator(decision: Decision, method: Any) -> Any:
     """A method of ``random``'s module-level generator (``random.choice``, ``random.seed``) as the
-    same method of the run's own generator; other generators' methods as they are. The decision
-    is kept per method, for every instance: the instance is looked at call by call."""
+    same method of the run's own generator (other generators' methods are decided as any method:
+    the resolver keeps this generator's methods apart)."""
     run = context.active()
-    if run is not None and method.__self__ is random._inst:
+    if run is not None:
         method = getattr(run.script_random, method.__name__)
     return method if decision is None else decision(method)
 

@@ -6,7 +6,9 @@ a recording wrapper otherwise. Every dynamic call of the script runs it, so the 
 dictionary lookup, in C (``_resolver.c``) when that extension is built and in the Python below when not.
 Keys are chosen to be long-lived and few: a function's code object (a bound method counts as its
 function), a builtin, a class; a builtin method of an object whose type runs inline entirely
-(``lst.append``) is settled by that type. Anything else goes to ``decide_and_remember``.
+(``lst.append``) is settled by that type. Anything else goes to ``decide_and_remember``, and so
+do the methods of the ``redirected_owners`` (``random``'s module-level generator, whose methods
+draw from the run's own generator): theirs are decided apart from those of other instances.
 
 One code object can stand for many functions: a decorator's wrapper (``functools.wraps``) or a
 factory's generated methods, each renamed after what it wraps. Those are decided per function, by
@@ -45,6 +47,10 @@ decisions: dict[Any, Decision] = {}
 SHARED_CODE: Any = object()  # on a code object several differently named functions share
 inline_owner_types: dict[type, None] = {}
 _by_owner_method: dict[tuple[type, str], Decision] = {}
+# Objects whose methods are decided apart from their type's (``random``'s module-level generator,
+# whose methods draw from the run's own one): never settled by their function or type.
+redirected_owners: tuple[Any, ...] = ()
+_by_redirected_method: dict[tuple[int, Any], Decision] = {}
 _decide: Decide = lambda f: None  # noqa: E731 - replaced by ``install``
 _all_methods_inline: Callable[[type], bool] = lambda t: t.__module__ == "builtins"  # noqa: E731
 # Long-lived callables cached by identity (a descriptor used as a value: ``key=str.lower``).
@@ -66,6 +72,11 @@ def decide_and_remember(f: Any) -> Decision:
     """Decide ``f`` and cache the decision under the key the resolver will look up next time."""
     kind = type(f)
     key = f.__func__ if kind is MethodType else f
+    if redirected_owners and _is_redirected(f):
+        method_key = (id(f.__self__), key if kind is MethodType else f.__name__)
+        if method_key not in _by_redirected_method:
+            _by_redirected_method[method_key] = _decide(f)
+        return _by_redirected_method[method_key]
     if type(key) is FunctionType:
         function, key = key, key.__code__
         if _renamed(function):
@@ -97,6 +108,14 @@ def decide_and_remember(f: Any) -> Decision:
     return decision
 
 
+def _is_redirected(f: Any) -> bool:
+    """True for a method (Python or builtin) of one of the ``redirected_owners``."""
+    if type(f) is not MethodType and not isinstance(f, _BOUND_BUILTINS):
+        return False
+    owner = f.__self__
+    return any(owner is redirected for redirected in redirected_owners)
+
+
 def _renamed(function: FunctionType) -> bool:
     """True for a function named otherwise than its code (a wrapper, a generated method)."""
     code, module = function.__code__, function.__globals__.get("__name__")
@@ -126,6 +145,9 @@ def _resolve(f: Any, *name: str) -> Any:
     ``obj`` itself for an inline method, keeping the call a method call)."""
     if name:
         return _Holding(_resolve(getattr(f, *name)))
+    if redirected_owners and _is_redirected(f):
+        decision = decide_and_remember(f)
+        return f if decision is None else decision(f)
     kind = type(f)
     key = f
     if kind is MethodType:
@@ -165,17 +187,32 @@ except ImportError:  # built without a C compiler: the same logic in Python, slo
         pass
 
 
-def install(decide: Decide, all_methods_inline: Callable[[type], bool] | None = None) -> None:
+def install(
+    decide: Decide,
+    all_methods_inline: Callable[[type], bool] | None = None,
+    redirected: tuple[Any, ...] = (),
+) -> None:
     """Make ``decide`` the judge of callables and forget earlier decisions.
 
     ``all_methods_inline(t)`` says that every method of the C type ``t`` runs inline, so that
     its builtin methods can be settled by type (``deque.append``, ``re.Pattern.match``).
+    The methods of the objects in ``redirected`` are decided apart from those of the other
+    instances of their types.
     """
-    global _decide, _all_methods_inline
+    global _decide, _all_methods_inline, redirected_owners
     _decide = decide
     if all_methods_inline is not None:
         _all_methods_inline = all_methods_inline
+    redirected_owners = tuple(redirected)
     decisions.clear()
     inline_owner_types.clear()
     _by_owner_method.clear()
-    _configure(decisions, inline_owner_types, decide_and_remember, SHARED_CODE, without_own_frames)
+    _by_redirected_method.clear()
+    _configure(
+        decisions,
+        inline_owner_types,
+        redirected_owners,
+        decide_and_remember,
+        SHARED_CODE,
+        without_own_frames,
+    )

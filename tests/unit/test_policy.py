@@ -224,6 +224,37 @@ def _resolvers():
 
 
 @pytest.mark.parametrize("resolve", _resolvers())
+@pytest.mark.parametrize("module_generator_first", [True, False])
+def test_only_the_module_generators_methods_draw_from_the_runs_generator(
+    resolve, module_generator_first
+):
+    """``random.choice`` draws from the run's own generator; ``rng.choice`` of a generator the
+    script made stays its own (and inline), whichever of the two is decided first."""
+    from durable_python import context
+
+    run = types.SimpleNamespace(script_random=random.Random(5))
+    rng = random.Random(3)
+    owner = lambda f: inspect.unwrap(f).__self__  # noqa: E731 - the C resolver's is in a Hiding
+    Decider().install()
+    context.set_active(run)
+    try:
+        for _ in range(2):  # decided, then found decided
+            for first in (True, False) if module_generator_first else (False, True):
+                if first:
+                    assert owner(resolve(random.choice)) is run.script_random
+                    assert owner(resolve(random.random)) is run.script_random
+                    assert owner(resolve(random, "choice").choice) is run.script_random
+                else:
+                    method, builtin = rng.choice, rng.random
+                    assert resolve(method) is method and resolve(builtin) is builtin
+                    assert resolve(rng, "choice").choice.__self__ is rng
+                    assert resolve(rng, "random").random.__self__ is rng
+    finally:
+        context.set_active(None)
+        Decider().install()
+
+
+@pytest.mark.parametrize("resolve", _resolvers())
 def test_a_builtin_bound_to_a_class_is_decided_by_that_class(resolve):
     """``datetime.datetime.now`` (a classmethod) is a value even after ``dict.fromkeys``, bound
     to a class too, was decided inline: the two are not one method of ``type``."""
