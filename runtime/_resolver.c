@@ -9,7 +9,8 @@
  * code object costs more than the whole call), tagged with the generation of ``configure`` that
  * made it; a builtin method of an object whose type runs inline entirely is settled by that type,
  * and any other builtin method by the decision kept here for its type and method definition. The
- * methods of a redirected object (``random``'s module-level generator) go to the slow path.
+ * methods of a redirected object (``random``'s module-level generator) go to the slow path. A
+ * callable object named by its type alone (``operator.itemgetter(1)``) is settled by its type.
  *
  * A recording wrapper is handed out inside a ``Hiding`` object, a C callable: C calls add no
  * traceback entry, so when the wrapper raises, ``Hiding`` takes the runtime's own frames out of the
@@ -46,6 +47,7 @@ get_method(PyObject *obj, PyObject *name, PyObject **found)
 
 static PyObject *decisions = NULL;         /* key -> None or a wrapper factory */
 static PyObject *inline_owner_types = NULL; /* type -> None: every builtin method of it is inline */
+static PyObject *inline_call_types = NULL; /* type -> None: every instance of it is called inline */
 static PyObject *redirected = NULL;        /* tuple: objects whose methods are decided call by call */
 static PyObject *slow_path = NULL;         /* f -> decision, deciding and caching */
 static PyObject *apply_decision(PyObject *decision, PyObject *f);
@@ -342,9 +344,13 @@ resolve_callable(PyObject *f)
         if (!PyErr_ExceptionMatches(PyExc_TypeError)) {
             return NULL;
         }
-        PyErr_Clear(); /* an unhashable callable object: decided every time */
+        PyErr_Clear(); /* an unhashable callable object: settled by its type or decided anew */
     }
-    return resolve_slowly(f);
+    if (PyDict_GetItemWithError(inline_call_types, (PyObject *)kind) != NULL) {
+        Py_INCREF(f);
+        return f;
+    }
+    return PyErr_Occurred() ? NULL : resolve_slowly(f);
 }
 
 /* ``__dp__(obj, "name").name(args)``, the rewrite of a method call: when ``obj.name`` is an
@@ -472,17 +478,20 @@ resolve(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 static PyObject *
 configure(PyObject *module, PyObject *args)
 {
-    PyObject *new_decisions, *new_owner_types, *new_redirected, *new_slow_path;
+    PyObject *new_decisions, *new_owner_types, *new_call_types, *new_redirected, *new_slow_path;
     PyObject *new_shared_code, *new_hide;
-    if (!PyArg_ParseTuple(args, "O!O!O!OOO:configure", &PyDict_Type, &new_decisions,
-                          &PyDict_Type, &new_owner_types, &PyTuple_Type, &new_redirected,
-                          &new_slow_path, &new_shared_code, &new_hide)) {
+    if (!PyArg_ParseTuple(args, "O!O!O!O!OOO:configure", &PyDict_Type, &new_decisions,
+                          &PyDict_Type, &new_owner_types, &PyDict_Type, &new_call_types,
+                          &PyTuple_Type, &new_redirected, &new_slow_path, &new_shared_code,
+                          &new_hide)) {
         return NULL;
     }
     forget_owner_methods();
     Py_INCREF(new_decisions);
     Py_INCREF(new_owner_types);
+    Py_INCREF(new_call_types);
     Py_INCREF(new_redirected);
+    Py_XSETREF(inline_call_types, new_call_types);
     Py_XSETREF(redirected, new_redirected);
     Py_INCREF(new_slow_path);
     Py_INCREF(new_shared_code);
@@ -504,8 +513,8 @@ static PyMethodDef methods[] = {
      "resolve(f): the callable to call in place of f; resolve(obj, name): obj itself, or an "
      "object whose every attribute is the callable to call in place of obj.name."},
     {"configure", configure, METH_VARARGS,
-     "configure(decisions, inline_owner_types, redirected_owners, slow_path, shared_code, "
-     "without_own_frames): share resolver.py's caches and say how tracebacks lose "
+     "configure(decisions, inline_owner_types, inline_call_types, redirected_owners, slow_path, "
+     "shared_code, without_own_frames): share resolver.py's caches and say how tracebacks lose "
      "durable-python's frames."},
     {NULL, NULL, 0, NULL},
 };

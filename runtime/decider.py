@@ -40,7 +40,9 @@ class Decider:
 
     def install(self) -> None:
         """Make this the judge of every rewritten call site (earlier decisions are forgotten)."""
-        resolver.install(self.decide, self.all_methods_inline, redirected=(random._inst,))
+        resolver.install(
+            self.decide, self.all_methods_inline, named_by_type, redirected=(random._inst,)
+        )
 
     def declare(self, targets: tuple[Any, ...], policy: Policy) -> None:
         """Add declarations: each target is a callable or a dotted name (a module, or
@@ -137,6 +139,24 @@ class Decider:
 
 def qualified_name(f: Any) -> tuple[str, str] | None:
     """``(module, qualname)`` of what ``f`` runs, or ``None`` if it is not a callable we judge."""
+    named = _own_name(f)
+    target = f.__func__ if type(f) is MethodType else f  # as _own_name looks at it
+    if named is not None or not callable(target):
+        return named
+    kind = type(target)
+    return kind.__module__, f"{kind.__qualname__}.__call__"
+
+
+def named_by_type(f: Any) -> bool:
+    """True for a callable object that every instance of its type is named like: named after its
+    type (``operator.itemgetter(1)``) and without a ``__dict__`` (where an instance could take a
+    name of its own: ``functools.update_wrapper`` on an object with ``__call__``)."""
+    kind = type(f)
+    return kind is not MethodType and kind.__dictoffset__ == 0 and _own_name(f) is None
+
+
+def _own_name(f: Any) -> tuple[str, str] | None:
+    """``qualified_name`` of a callable that names itself (a function, a method, a class...)."""
     kind = type(f)
     if kind is MethodType:
         f = f.__func__
@@ -161,9 +181,7 @@ def qualified_name(f: Any) -> tuple[str, str] | None:
         objclass = type(f.__self__)
     if isinstance(objclass, type):
         return objclass.__module__, f"{objclass.__qualname__}.{f.__name__}"
-    if not callable(f):
-        return None
-    return kind.__module__, f"{kind.__qualname__}.__call__"
+    return None
 
 
 def _drawing_from_the_scripts_generator(decision: Decision, method: Any) -> Any:

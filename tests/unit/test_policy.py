@@ -266,3 +266,33 @@ def test_a_builtin_bound_to_a_class_is_decided_by_that_class(resolve):
             assert now._spec.name == "datetime.datetime.now"
     finally:
         Decider().install()
+
+
+@pytest.mark.parametrize("resolve", _resolvers())
+def test_callable_objects_named_by_their_type_are_settled_by_it(resolve):
+    """An inline callable object without a name of its own (``operator.itemgetter(1)``) settles
+    its type; a recorded one (a library's) is recorded at each call, instance by instance; one
+    that could take a name of its own (it has a ``__dict__``) is decided instance by instance."""
+    import functools
+    import operator
+
+    from durable_python import resolver
+
+    lib = _library("someclient.api", CLIENTS + "class Op:\n    def __call__(self): ...")
+    pure = _library("someclient.shapes", "class Step:\n    def __call__(self): ...")
+    Decider({"someclient.shapes": "inline"}).install()
+    try:
+        for index in range(3):
+            getter = operator.itemgetter(index)
+            assert resolve(getter) is getter
+        assert operator.itemgetter in resolver.inline_call_types
+        first, second = lib.Op(), lib.Op()
+        assert inspect.unwrap(resolve(first))._spec.name == "someclient.api.Op.__call__"
+        assert inspect.unwrap(resolve(second))._f is second
+        step, named = pure.Step(), functools.update_wrapper(pure.Step(), lib.connect)
+        assert resolve(step) is step
+        assert inspect.unwrap(resolve(named))._spec.name == "someclient.api.connect"
+        assert not {lib.Op, pure.Step} & set(resolver.inline_call_types)
+    finally:
+        Decider().install()
+        del sys.modules["someclient.api"], sys.modules["someclient.shapes"]
