@@ -7,7 +7,10 @@
  * the Python slow path, which decides and caches. A bound method counts as its function; a
  * function's decision is kept on its code object (in the code's "extra" slot of PEP 523: hashing a
  * code object costs more than the whole call), tagged with the generation of ``configure`` that
- * made it; a builtin method of an object whose type runs inline entirely is settled by that type.
+ * made it; a builtin method of an object whose type runs inline entirely is settled by that type,
+ * and any other builtin method by the decision kept here for its type and method definition. The
+ * methods of a redirected object (``random``'s module-level generator) go to the slow path. A
+ * callable object named by its type alone (``operator.itemgetter(1)``) is settled by its type.
  *
  * A recording wrapper is handed out inside a ``Hiding`` object, a C callable: C calls add no
  * traceback entry, so when the wrapper raises, ``Hiding`` takes the runtime's own frames out of the
@@ -44,6 +47,8 @@ get_method(PyObject *obj, PyObject *name, PyObject **found)
 
 static PyObject *decisions = NULL;         /* key -> None or a wrapper factory */
 static PyObject *inline_owner_types = NULL; /* type -> None: every builtin method of it is inline */
+static PyObject *inline_call_types = NULL; /* type -> None: every instance of it is called inline */
+static PyObject *redirected = NULL;        /* tuple: objects whose methods are decided call by call */
 static PyObject *slow_path = NULL;         /* f -> decision, deciding and caching */
 static PyObject *apply_decision(PyObject *decision, PyObject *f);
 static PyObject *generation = NULL;        /* a new object at each configure: stale extras miss */
@@ -208,21 +213,84 @@ resolve_slowly(PyObject *f)
     return result;
 }
 
+/* True when ``owner``'s methods are decided call by call (one of the redirected objects). */
+static int
+is_redirected(PyObject *owner)
+{
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(redirected); i++) {
+        if (PyTuple_GET_ITEM(redirected, i) == owner) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The slow path's decisions of builtin methods, by the type of their object and their method
+ * definition (which names them): the slow path keeps them by type and name, a dictionary C
+ * cannot look up without making the name. Direct-mapped; a collision only costs a slow call. */
+#define OWNER_METHODS 1024
+static struct {
+    PyTypeObject *type; /* strong references; NULL: an empty slot */
+    PyMethodDef *def;
+    PyObject *decision;
+} owner_methods[OWNER_METHODS];
+
+static void
+forget_owner_methods(void)
+{
+    for (int i = 0; i < OWNER_METHODS; i++) {
+        Py_CLEAR(owner_methods[i].type);
+        Py_CLEAR(owner_methods[i].decision);
+        owner_methods[i].def = NULL;
+    }
+}
+
+static PyObject *
+resolve_builtin_method(PyObject *f, PyTypeObject *type)
+{
+    PyMethodDef *def = ((PyCFunctionObject *)f)->m_ml;
+    size_t slot = (((size_t)type >> 4) ^ ((size_t)def >> 3) ^ ((size_t)def >> 13)) % OWNER_METHODS;
+    if (owner_methods[slot].type == type && owner_methods[slot].def == def) {
+        return apply_decision(owner_methods[slot].decision, f);
+    }
+    PyObject *decision = PyObject_CallOneArg(slow_path, f);
+    if (decision == NULL) {
+        return NULL;
+    }
+    Py_INCREF(type);
+    Py_INCREF(decision);
+    Py_XSETREF(owner_methods[slot].type, type);
+    owner_methods[slot].def = def;
+    Py_XSETREF(owner_methods[slot].decision, decision);
+    PyObject *result = apply_decision(decision, f);
+    Py_DECREF(decision);
+    return result;
+}
+
 /* A builtin method (or method-wrapper) of ``owner`` (a new reference, or NULL on error): itself
- * when every builtin method of the owner's type runs inline, else what the slow path decides. */
+ * when every builtin method of the owner's type runs inline, else what the slow path decides
+ * (kept here for a builtin method). */
 static PyObject *
 resolve_by_owner(PyObject *f, PyObject *owner)
 {
     if (owner == NULL) {
         return NULL;
     }
-    PyObject *found = PyDict_GetItemWithError(inline_owner_types, (PyObject *)Py_TYPE(owner));
+    PyTypeObject *type = Py_TYPE(owner);
+    int redirect = is_redirected(owner);
     Py_DECREF(owner);
+    if (redirect) {
+        return resolve_slowly(f);
+    }
+    PyObject *found = PyDict_GetItemWithError(inline_owner_types, (PyObject *)type);
     if (found != NULL) {
         Py_INCREF(f);
         return f;
     }
-    return PyErr_Occurred() ? NULL : resolve_slowly(f);
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    return PyCFunction_Check(f) ? resolve_builtin_method(f, type) : resolve_slowly(f);
 }
 
 static PyObject *
@@ -235,6 +303,9 @@ resolve_callable(PyObject *f)
         return f;
     }
     if (kind == &PyMethod_Type) {
+        if (is_redirected(PyMethod_GET_SELF(f))) {
+            return resolve_slowly(f);
+        }
         key = PyMethod_GET_FUNCTION(f);
         kind = Py_TYPE(key);
     }
@@ -258,7 +329,9 @@ resolve_callable(PyObject *f)
     }
     if (PyCFunction_Check(f)) {
         PyObject *owner = PyCFunction_GET_SELF(f);
-        if (owner != NULL && !PyModule_Check(owner)) {
+        /* Bound to a class (a classmethod: ``datetime.datetime.now``), it is named by that class:
+         * kept by itself in the decisions, as the slow path keeps it. */
+        if (owner != NULL && !PyModule_Check(owner) && !PyType_Check(owner)) {
             Py_INCREF(owner);
             return resolve_by_owner(f, owner);
         }
@@ -271,9 +344,13 @@ resolve_callable(PyObject *f)
         if (!PyErr_ExceptionMatches(PyExc_TypeError)) {
             return NULL;
         }
-        PyErr_Clear(); /* an unhashable callable object: decided every time */
+        PyErr_Clear(); /* an unhashable callable object: settled by its type or decided anew */
     }
-    return resolve_slowly(f);
+    if (PyDict_GetItemWithError(inline_call_types, (PyObject *)kind) != NULL) {
+        Py_INCREF(f);
+        return f;
+    }
+    return PyErr_Occurred() ? NULL : resolve_slowly(f);
 }
 
 /* ``__dp__(obj, "name").name(args)``, the rewrite of a method call: when ``obj.name`` is an
@@ -355,9 +432,10 @@ resolve_method(PyObject *obj, PyObject *name)
     }
     if (unbound) {
         if (decisions == NULL ||
-            (Py_TYPE(found) == &PyFunction_Type && is_inline_function(found)) ||
-            (Py_TYPE(found) == &PyMethodDescr_Type &&
-             PyDict_GetItemWithError(inline_owner_types, (PyObject *)Py_TYPE(obj)) != NULL)) {
+            (!is_redirected(obj) &&
+             ((Py_TYPE(found) == &PyFunction_Type && is_inline_function(found)) ||
+              (Py_TYPE(found) == &PyMethodDescr_Type &&
+               PyDict_GetItemWithError(inline_owner_types, (PyObject *)Py_TYPE(obj)) != NULL)))) {
             Py_DECREF(found);
             Py_INCREF(obj);
             return obj;
@@ -400,13 +478,21 @@ resolve(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 static PyObject *
 configure(PyObject *module, PyObject *args)
 {
-    PyObject *new_decisions, *new_owner_types, *new_slow_path, *new_shared_code, *new_hide;
-    if (!PyArg_ParseTuple(args, "O!O!OOO:configure", &PyDict_Type, &new_decisions, &PyDict_Type,
-                          &new_owner_types, &new_slow_path, &new_shared_code, &new_hide)) {
+    PyObject *new_decisions, *new_owner_types, *new_call_types, *new_redirected, *new_slow_path;
+    PyObject *new_shared_code, *new_hide;
+    if (!PyArg_ParseTuple(args, "O!O!O!O!OOO:configure", &PyDict_Type, &new_decisions,
+                          &PyDict_Type, &new_owner_types, &PyDict_Type, &new_call_types,
+                          &PyTuple_Type, &new_redirected, &new_slow_path, &new_shared_code,
+                          &new_hide)) {
         return NULL;
     }
+    forget_owner_methods();
     Py_INCREF(new_decisions);
     Py_INCREF(new_owner_types);
+    Py_INCREF(new_call_types);
+    Py_INCREF(new_redirected);
+    Py_XSETREF(inline_call_types, new_call_types);
+    Py_XSETREF(redirected, new_redirected);
     Py_INCREF(new_slow_path);
     Py_INCREF(new_shared_code);
     Py_INCREF(new_hide);
@@ -427,8 +513,9 @@ static PyMethodDef methods[] = {
      "resolve(f): the callable to call in place of f; resolve(obj, name): obj itself, or an "
      "object whose every attribute is the callable to call in place of obj.name."},
     {"configure", configure, METH_VARARGS,
-     "configure(decisions, inline_owner_types, slow_path, shared_code, without_own_frames): share "
-     "resolver.py's caches and say how tracebacks lose durable-python's frames."},
+     "configure(decisions, inline_owner_types, inline_call_types, redirected_owners, slow_path, "
+     "shared_code, without_own_frames): share resolver.py's caches and say how tracebacks lose "
+     "durable-python's frames."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import random
 import sys
-from types import BuiltinFunctionType, FunctionType, MethodType, ModuleType
+from types import BuiltinFunctionType, FunctionType, MethodType, MethodWrapperType, ModuleType
 from typing import Any
 
 from durable_python.integrations import handlers, knowledge, sdk_streams
@@ -20,6 +20,8 @@ from . import context, resolver
 from .model import Policy
 from .recording import Call, Recorded, Wrappers, call, values, wrappers
 from .resolver import Decision
+
+_METHODS = (MethodType, BuiltinFunctionType, MethodWrapperType)
 
 
 class Decider:
@@ -38,7 +40,9 @@ class Decider:
 
     def install(self) -> None:
         """Make this the judge of every rewritten call site (earlier decisions are forgotten)."""
-        resolver.install(self.decide, self.all_methods_inline)
+        resolver.install(
+            self.decide, self.all_methods_inline, named_by_type, redirected=(random._inst,)
+        )
 
     def declare(self, targets: tuple[Any, ...], policy: Policy) -> None:
         """Add declarations: each target is a callable or a dotted name (a module, or
@@ -92,7 +96,7 @@ class Decider:
 
     def decide(self, f: Any) -> Decision:
         decision = self._decide(f)
-        if isinstance(getattr(f, "__self__", None), random.Random):
+        if isinstance(f, _METHODS) and f.__self__ is random._inst:
             return functools.partial(_drawing_from_the_scripts_generator, decision)
         return decision
 
@@ -135,6 +139,24 @@ class Decider:
 
 def qualified_name(f: Any) -> tuple[str, str] | None:
     """``(module, qualname)`` of what ``f`` runs, or ``None`` if it is not a callable we judge."""
+    named = _own_name(f)
+    target = f.__func__ if type(f) is MethodType else f  # as _own_name looks at it
+    if named is not None or not callable(target):
+        return named
+    kind = type(target)
+    return kind.__module__, f"{kind.__qualname__}.__call__"
+
+
+def named_by_type(f: Any) -> bool:
+    """True for a callable object that every instance of its type is named like: named after its
+    type (``operator.itemgetter(1)``) and without a ``__dict__`` (where an instance could take a
+    name of its own: ``functools.update_wrapper`` on an object with ``__call__``)."""
+    kind = type(f)
+    return kind is not MethodType and kind.__dictoffset__ == 0 and _own_name(f) is None
+
+
+def _own_name(f: Any) -> tuple[str, str] | None:
+    """``qualified_name`` of a callable that names itself (a function, a method, a class...)."""
     kind = type(f)
     if kind is MethodType:
         f = f.__func__
@@ -159,17 +181,15 @@ def qualified_name(f: Any) -> tuple[str, str] | None:
         objclass = type(f.__self__)
     if isinstance(objclass, type):
         return objclass.__module__, f"{objclass.__qualname__}.{f.__name__}"
-    if not callable(f):
-        return None
-    return kind.__module__, f"{kind.__qualname__}.__call__"
+    return None
 
 
 def _drawing_from_the_scripts_generator(decision: Decision, method: Any) -> Any:
     """A method of ``random``'s module-level generator (``random.choice``, ``random.seed``) as the
-    same method of the run's own generator; other generators' methods as they are. The decision
-    is kept per method, for every instance: the instance is looked at call by call."""
+    same method of the run's own generator (other generators' methods are decided as any method:
+    the resolver keeps this generator's methods apart)."""
     run = context.active()
-    if run is not None and method.__self__ is random._inst:
+    if run is not None:
         method = getattr(run.script_random, method.__name__)
     return method if decision is None else decision(method)
 

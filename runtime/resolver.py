@@ -6,7 +6,10 @@ a recording wrapper otherwise. Every dynamic call of the script runs it, so the 
 dictionary lookup, in C (``_resolver.c``) when that extension is built and in the Python below when not.
 Keys are chosen to be long-lived and few: a function's code object (a bound method counts as its
 function), a builtin, a class; a builtin method of an object whose type runs inline entirely
-(``lst.append``) is settled by that type. Anything else goes to ``decide_and_remember``.
+(``lst.append``) is settled by that type, and so is an inline callable object named by its type
+alone (``operator.itemgetter(1)``). Anything else goes to ``decide_and_remember``, and so do the
+methods of the ``redirected_owners`` (``random``'s module-level generator, whose methods draw
+from the run's own generator): theirs are decided apart from those of other instances.
 
 One code object can stand for many functions: a decorator's wrapper (``functools.wraps``) or a
 factory's generated methods, each renamed after what it wraps. Those are decided per function, by
@@ -44,9 +47,17 @@ Decide = Callable[[Any], Decision]
 decisions: dict[Any, Decision] = {}
 SHARED_CODE: Any = object()  # on a code object several differently named functions share
 inline_owner_types: dict[type, None] = {}
+# Types of callable objects named by their type alone (``operator.itemgetter(1)``) that run
+# inline: an instance of one is settled by its type.
+inline_call_types: dict[type, None] = {}
 _by_owner_method: dict[tuple[type, str], Decision] = {}
+# Objects whose methods are decided apart from their type's (``random``'s module-level generator,
+# whose methods draw from the run's own one): never settled by their function or type.
+redirected_owners: tuple[Any, ...] = ()
+_by_redirected_method: dict[tuple[int, Any], Decision] = {}
 _decide: Decide = lambda f: None  # noqa: E731 - replaced by ``install``
 _all_methods_inline: Callable[[type], bool] = lambda t: t.__module__ == "builtins"  # noqa: E731
+_named_by_type: Callable[[Any], bool] = lambda f: False  # noqa: E731 - replaced by ``install``
 # Long-lived callables cached by identity (a descriptor used as a value: ``key=str.lower``).
 _CACHED_BY_IDENTITY = (
     MethodType,
@@ -66,6 +77,11 @@ def decide_and_remember(f: Any) -> Decision:
     """Decide ``f`` and cache the decision under the key the resolver will look up next time."""
     kind = type(f)
     key = f.__func__ if kind is MethodType else f
+    if redirected_owners and _is_redirected(f):
+        method_key = (id(f.__self__), key if kind is MethodType else f.__name__)
+        if method_key not in _by_redirected_method:
+            _by_redirected_method[method_key] = _decide(f)
+        return _by_redirected_method[method_key]
     if type(key) is FunctionType:
         function, key = key, key.__code__
         if _renamed(function):
@@ -74,7 +90,11 @@ def decide_and_remember(f: Any) -> Decision:
             return decision
     elif isinstance(f, _BOUND_BUILTINS) and f.__self__ is not None:
         owner = f.__self__
-        if not isinstance(owner, ModuleType):
+        # A builtin bound to a class (``datetime.datetime.now``, a classmethod) is named by that
+        # class, not by ``type``: it is kept by itself below (equal to the next one made).
+        if not isinstance(owner, ModuleType) and not (
+            isinstance(f, BuiltinFunctionType) and isinstance(owner, type)
+        ):
             owner_type = type(owner)
             method_key = (owner_type, f.__name__)
             if method_key in _by_owner_method:
@@ -90,7 +110,17 @@ def decide_and_remember(f: Any) -> Decision:
         or isinstance(getattr(f, "__qualname__", None), str)  # function-like: a Cython function
     ):
         decisions[key] = decision
+    elif decision is None and _named_by_type(f):
+        inline_call_types[kind] = None
     return decision
+
+
+def _is_redirected(f: Any) -> bool:
+    """True for a method (Python or builtin) of one of the ``redirected_owners``."""
+    if type(f) is not MethodType and not isinstance(f, _BOUND_BUILTINS):
+        return False
+    owner = f.__self__
+    return any(owner is redirected for redirected in redirected_owners)
 
 
 def _renamed(function: FunctionType) -> bool:
@@ -122,6 +152,9 @@ def _resolve(f: Any, *name: str) -> Any:
     ``obj`` itself for an inline method, keeping the call a method call)."""
     if name:
         return _Holding(_resolve(getattr(f, *name)))
+    if redirected_owners and _is_redirected(f):
+        decision = decide_and_remember(f)
+        return f if decision is None else decision(f)
     kind = type(f)
     key = f
     if kind is MethodType:
@@ -133,7 +166,11 @@ def _resolve(f: Any, *name: str) -> Any:
             key = function
     elif isinstance(f, _BOUND_BUILTINS):
         owner = f.__self__
-        if owner is not None and not isinstance(owner, ModuleType):
+        if (
+            owner is not None
+            and not isinstance(owner, ModuleType)
+            and not (isinstance(f, BuiltinFunctionType) and isinstance(owner, type))
+        ):
             if type(owner) in inline_owner_types:
                 return f
             decision = decide_and_remember(f)
@@ -143,6 +180,8 @@ def _resolve(f: Any, *name: str) -> Any:
     except TypeError:  # an unhashable callable object
         decision = decide_and_remember
     if decision is decide_and_remember:
+        if kind in inline_call_types:
+            return f
         decision = decide_and_remember(f)
     return f if decision is None else decision(f)
 
@@ -157,17 +196,38 @@ except ImportError:  # built without a C compiler: the same logic in Python, slo
         pass
 
 
-def install(decide: Decide, all_methods_inline: Callable[[type], bool] | None = None) -> None:
+def install(
+    decide: Decide,
+    all_methods_inline: Callable[[type], bool] | None = None,
+    named_by_type: Callable[[Any], bool] | None = None,
+    redirected: tuple[Any, ...] = (),
+) -> None:
     """Make ``decide`` the judge of callables and forget earlier decisions.
 
     ``all_methods_inline(t)`` says that every method of the C type ``t`` runs inline, so that
     its builtin methods can be settled by type (``deque.append``, ``re.Pattern.match``).
+    ``named_by_type(f)`` says that ``decide`` judges the callable object ``f`` by its type only,
+    so that an inline one settles every instance of its type. The methods of the objects in
+    ``redirected`` are decided apart from those of the other instances of their types.
     """
-    global _decide, _all_methods_inline
+    global _decide, _all_methods_inline, _named_by_type, redirected_owners
     _decide = decide
     if all_methods_inline is not None:
         _all_methods_inline = all_methods_inline
+    if named_by_type is not None:
+        _named_by_type = named_by_type
+    redirected_owners = tuple(redirected)
     decisions.clear()
     inline_owner_types.clear()
+    inline_call_types.clear()
     _by_owner_method.clear()
-    _configure(decisions, inline_owner_types, decide_and_remember, SHARED_CODE, without_own_frames)
+    _by_redirected_method.clear()
+    _configure(
+        decisions,
+        inline_owner_types,
+        inline_call_types,
+        redirected_owners,
+        decide_and_remember,
+        SHARED_CODE,
+        without_own_frames,
+    )

@@ -215,3 +215,84 @@ def test_an_unhashable_callable_object_is_recorded():
         assert Decider().kind_of(op) == "effect"
     finally:
         del sys.modules["someclient.api"]
+
+
+def _resolvers():
+    from durable_python import resolver
+
+    return [resolver.resolve, resolver._resolve]  # the C resolver (if built) and its twin
+
+
+@pytest.mark.parametrize("resolve", _resolvers())
+@pytest.mark.parametrize("module_generator_first", [True, False])
+def test_only_the_module_generators_methods_draw_from_the_runs_generator(
+    resolve, module_generator_first
+):
+    """``random.choice`` draws from the run's own generator; ``rng.choice`` of a generator the
+    script made stays its own (and inline), whichever of the two is decided first."""
+    from durable_python import context
+
+    run = types.SimpleNamespace(script_random=random.Random(5))
+    rng = random.Random(3)
+    owner = lambda f: inspect.unwrap(f).__self__  # noqa: E731 - the C resolver's is in a Hiding
+    Decider().install()
+    context.set_active(run)
+    try:
+        for _ in range(2):  # decided, then found decided
+            for first in (True, False) if module_generator_first else (False, True):
+                if first:
+                    assert owner(resolve(random.choice)) is run.script_random
+                    assert owner(resolve(random.random)) is run.script_random
+                    assert owner(resolve(random, "choice").choice) is run.script_random
+                else:
+                    method, builtin = rng.choice, rng.random
+                    assert resolve(method) is method and resolve(builtin) is builtin
+                    assert resolve(rng, "choice").choice.__self__ is rng
+                    assert resolve(rng, "random").random.__self__ is rng
+    finally:
+        context.set_active(None)
+        Decider().install()
+
+
+@pytest.mark.parametrize("resolve", _resolvers())
+def test_a_builtin_bound_to_a_class_is_decided_by_that_class(resolve):
+    """``datetime.datetime.now`` (a classmethod) is a value even after ``dict.fromkeys``, bound
+    to a class too, was decided inline: the two are not one method of ``type``."""
+    Decider().install()
+    try:
+        for _ in range(2):
+            assert resolve(dict.fromkeys) == dict.fromkeys
+            now = inspect.unwrap(resolve(datetime.datetime.now))
+            assert now._spec.name == "datetime.datetime.now"
+    finally:
+        Decider().install()
+
+
+@pytest.mark.parametrize("resolve", _resolvers())
+def test_callable_objects_named_by_their_type_are_settled_by_it(resolve):
+    """An inline callable object without a name of its own (``operator.itemgetter(1)``) settles
+    its type; a recorded one (a library's) is recorded at each call, instance by instance; one
+    that could take a name of its own (it has a ``__dict__``) is decided instance by instance."""
+    import functools
+    import operator
+
+    from durable_python import resolver
+
+    lib = _library("someclient.api", CLIENTS + "class Op:\n    def __call__(self): ...")
+    pure = _library("someclient.shapes", "class Step:\n    def __call__(self): ...")
+    Decider({"someclient.shapes": "inline"}).install()
+    try:
+        for index in range(3):
+            getter = operator.itemgetter(index)
+            assert resolve(getter) is getter
+        assert operator.itemgetter in resolver.inline_call_types
+        first, second = lib.Op(), lib.Op()
+        assert inspect.unwrap(resolve(first))._spec.name == "someclient.api.Op.__call__"
+        assert inspect.unwrap(resolve(second))._f is second
+        step, named = pure.Step(), functools.update_wrapper(pure.Step(), lib.connect)
+        assert resolve(step) is step
+        assert inspect.unwrap(resolve(named))._spec.name == "someclient.api.connect"
+        assert not {lib.Op, pure.Step} & set(resolver.inline_call_types)
+    finally:
+        Decider().install()
+        del sys.modules["someclient.api"], sys.modules["someclient.shapes"]
