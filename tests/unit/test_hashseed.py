@@ -9,11 +9,14 @@ layout shows here.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 from pathlib import Path
 
 import pytest
 
+from durable_python import hashseed
+from durable_python.commands import run
 from durable_python.hashseed import _resumed_seed
 from durable_python.model import Run, RunStatus
 from durable_python.stores import open_store
@@ -94,3 +97,16 @@ def test_a_run_named_by_id_gives_its_seed(place: Path) -> None:
 def test_it_gives_up_rather_than_guess(place: Path, arguments: list[str]) -> None:
     _run(place / ".durable", place / "job.py", ["job.py"], 51)
     assert _resumed_seed(arguments) is None
+
+
+def test_its_table_of_options_is_the_run_command_s() -> None:
+    """An option of ``run`` missing from the glance's table only makes it give up; one it
+    read wrongly (a value taken for the script) would make it guess from the wrong command."""
+    parser = argparse.ArgumentParser()
+    run.configure(parser)
+    for action in parser._actions:
+        for option in action.option_strings:
+            if option in ("-h", "--help", "--new"):
+                continue
+            table = hashseed._VALUED if action.nargs != 0 else hashseed._FLAGS
+            assert option in table, option
