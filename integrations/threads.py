@@ -30,9 +30,9 @@ if TYPE_CHECKING:
 
 # The task path of each future or asyncio task we started (weak: they come and go by thousands).
 paths: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
-# The pools' own ``submit``, kept when ``_route`` first replaces it. A pool class is routed when
-# its module is imported (``install``): importing concurrent.futures, logging and multiprocessing
-# for every run would cost a hello world more than the rest of its start-up.
+# The pools' own ``submit``, kept when ``_route_threads`` / ``_route_processes`` first replace it.
+# A pool class is routed when its module is imported (``install``): importing concurrent.futures,
+# logging and multiprocessing for every run was a third of the runtime's imports in a hello world.
 _original_submit: Callable[..., Any] | None = None
 _original_process_submit: Callable[..., Any] | None = None
 
