@@ -13,14 +13,12 @@ seeded from the operating system is seeded from the run instead:
 from __future__ import annotations
 
 import hashlib
-import importlib.abc
 import sys
 from collections.abc import Callable
-from types import ModuleType
 from typing import Any
 
 from durable_python import frames
-from durable_python.integrations import handlers
+from durable_python.integrations import handlers, on_import
 
 _SEED_KEYWORDS = ("seed", "entropy")
 
@@ -58,39 +56,6 @@ def seed_keyword(name: str, f: Callable[..., Any]) -> Callable[..., Any]:
     return seeded
 
 
-class _SeedingLoader(importlib.abc.Loader):
-    """Loads ``numpy.random`` as its own loader would, then seeds its global generator."""
-
-    def __init__(self, loader: Any, seed: int) -> None:
-        self.loader, self.seed = loader, seed
-
-    def create_module(self, spec: Any) -> ModuleType | None:
-        return self.loader.create_module(spec)
-
-    def exec_module(self, module: ModuleType) -> None:
-        self.loader.exec_module(module)
-        module.seed(_seed_words(self.seed))
-
-
-class _SeedsNumpy(importlib.abc.MetaPathFinder):
-    """Finds ``numpy.random`` with the other finders and hands it a :class:`_SeedingLoader`."""
-
-    def __init__(self, seed: int) -> None:
-        self.seed = seed
-
-    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
-        if fullname != "numpy.random":
-            return None
-        for finder in sys.meta_path:
-            if finder is self or not hasattr(finder, "find_spec"):
-                continue
-            spec = finder.find_spec(fullname, path, target)
-            if spec is not None:
-                spec.loader = _SeedingLoader(spec.loader, self.seed)
-                return spec
-        return None
-
-
 def install(seed: int) -> Callable[[], None]:
     """Seed numpy's global generator from ``seed`` (now, or when it is imported); returns what
     puts it back."""
@@ -99,14 +64,7 @@ def install(seed: int) -> Callable[[], None]:
         state = numpy_random.get_state()
         numpy_random.seed(_seed_words(seed))
         return lambda: numpy_random.set_state(state)
-    finder = _SeedsNumpy(seed)
-    sys.meta_path.insert(0, finder)
-
-    def uninstall() -> None:
-        if finder in sys.meta_path:
-            sys.meta_path.remove(finder)
-
-    return uninstall
+    return on_import.after_import("numpy.random", lambda module: module.seed(_seed_words(seed)))
 
 
 frames.hide(numpy_seeded, seed_keyword)

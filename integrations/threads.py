@@ -9,7 +9,6 @@ that same task. ``async_tasks.py`` does the same for asyncio.
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextvars
 import functools
 import os
@@ -18,17 +17,24 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures.process import _process_chunk
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from durable_python import context, recording, resolver
+from durable_python.integrations import on_import
 from durable_python.journal import TaskJournal
 from durable_python.model import Policy
 
+if TYPE_CHECKING:
+    import concurrent.futures
+
 # The task path of each future or asyncio task we started (weak: they come and go by thousands).
 paths: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
-_original_submit = concurrent.futures.ThreadPoolExecutor.submit
-_original_process_submit = concurrent.futures.ProcessPoolExecutor.submit
+# The pools' own ``submit``, kept when ``_route_threads`` / ``_route_processes`` first replace it.
+# A pool class is routed when its module is imported (``install``): importing concurrent.futures,
+# logging and multiprocessing for every run was a third of the runtime's imports in a hello world.
+_original_submit: Callable[..., Any] | None = None
+_original_process_submit: Callable[..., Any] | None = None
 
 
 def child_task(kind: str) -> TaskJournal | None:
@@ -111,16 +117,22 @@ def _submit(
     return future
 
 
-class _ProcessWork(concurrent.futures.Future):
+@functools.cache
+def _process_work() -> type[concurrent.futures.Future]:
     """The future of a work item handed to a process pool: done once its outcome is recorded,
-    so nothing the script does with the result can come before the entry."""
+    so nothing the script does with the result can come before the entry. (A class made when
+    first used, the pool's module being imported by then.)"""
+    import concurrent.futures
 
-    def __init__(self, real: concurrent.futures.Future | None = None) -> None:
-        super().__init__()
-        self._real = real
+    class ProcessWork(concurrent.futures.Future):
+        def __init__(self, real: concurrent.futures.Future | None = None) -> None:
+            super().__init__()
+            self._real = real
 
-    def cancel(self) -> bool:
-        return self._real is not None and self._real.cancel() and self.cancelled()
+        def cancel(self) -> bool:
+            return self._real is not None and self._real.cancel() and self.cancelled()
+
+    return ProcessWork
 
 
 def _submit_to_processes(
@@ -129,6 +141,8 @@ def _submit_to_processes(
     """``ProcessPoolExecutor.submit`` (also behind ``map``): each work item is one effect of a
     child task, recorded when its outcome comes back from the worker; a recorded one is not
     sent to a worker again. (A worker is a forked child, where nothing is recorded.)"""
+    from concurrent.futures import Future  # imported: self is a process pool
+
     parent = recording.current_task()
     if parent is None:
         return _original_process_submit(self, fn, *args, **kwargs)
@@ -154,15 +168,15 @@ def _submit_to_processes(
             context.task_var.reset(token)
 
     if task.peek() is not None or context.active().at_frontier is not None:
-        future = _ProcessWork()  # replayed, or a replay-only check stopping at its frontier
+        future = _process_work()()  # replayed, or a replay-only check stopping at its frontier
         outcome(future, lambda: _original_process_submit(self, fn, *args, **kwargs).result())
     else:
         real = _original_process_submit(self, fn, *args, **kwargs)
-        future = _ProcessWork(real)
+        future = _process_work()(real)
 
         def record(done: concurrent.futures.Future) -> None:
             if done.cancelled():
-                concurrent.futures.Future.cancel(future)
+                Future.cancel(future)
             else:
                 outcome(future, done.result)
 
@@ -188,6 +202,8 @@ def _end_with_parent(parent: int, initializer: Callable[..., Any] | None, *args:
 
 def _work_name(fn: Any) -> str:
     """What a work item is journalled as: its function (the one ``map`` hands out in chunks)."""
+    from concurrent.futures.process import _process_chunk  # imported: fn came to a process pool
+
     if type(fn) is functools.partial:
         fn = fn.args[0] if fn.func is _process_chunk and fn.args else fn.func
     module = getattr(fn, "__module__", None) or ""
@@ -197,6 +213,8 @@ def _work_name(fn: Any) -> str:
 def futures_as_completed(
     name: str, real: Callable[..., Iterator[Any]]
 ) -> Callable[..., Iterator[Any]]:
+    from concurrent.futures import wait  # imported: the script called as_completed
+
     def completed_in_recorded_order(fs: Iterable[Any], timeout: float | None = None):
         futures = list(fs)
         by_path = {paths.get(f): f for f in futures}
@@ -216,7 +234,7 @@ def futures_as_completed(
         while remaining:
             path = observed(name, frame, next_completed)
             future = by_path[path]
-            concurrent.futures.wait([future])
+            wait([future])
             remaining.discard(future)
             yield future
 
@@ -224,6 +242,8 @@ def futures_as_completed(
 
 
 def futures_wait(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
+    from concurrent.futures._base import DoneAndNotDoneFutures  # imported: the script waits
+
     def wait_as_recorded(
         fs: Iterable[Any], timeout: float | None = None, return_when: str = "ALL_COMPLETED"
     ) -> concurrent.futures._base.DoneAndNotDoneFutures:
@@ -238,19 +258,41 @@ def futures_wait(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
         donepaths = observed(name, sys._getframe(1), observe)
         done = {by_path[p] for p in donepaths}
         real(done)
-        return concurrent.futures._base.DoneAndNotDoneFutures(done, set(futures) - done)
+        return DoneAndNotDoneFutures(done, set(futures) - done)
 
     return wait_as_recorded
 
 
+def _route_threads(thread: ModuleType) -> None:
+    global _original_submit
+    if _original_submit is None:
+        _original_submit = thread.ThreadPoolExecutor.submit
+    thread.ThreadPoolExecutor.submit = _submit
+
+
+def _route_processes(process: ModuleType) -> None:
+    global _original_process_submit
+    if _original_process_submit is None:
+        _original_process_submit = process.ProcessPoolExecutor.submit
+    process.ProcessPoolExecutor.submit = _submit_to_processes
+
+
 def install() -> Callable[[], None]:
     """Route every thread-pool and process-pool submission (``submit`` and ``map``) through
-    task paths; return what puts the plain ones back."""
-    concurrent.futures.ThreadPoolExecutor.submit = _submit  # type: ignore[method-assign]
-    concurrent.futures.ProcessPoolExecutor.submit = _submit_to_processes  # type: ignore[method-assign]
+    task paths, each pool class once its module is imported; return what puts the plain ones
+    back."""
+    stops = [
+        on_import.after_import("concurrent.futures.thread", _route_threads),
+        on_import.after_import("concurrent.futures.process", _route_processes),
+    ]
 
     def uninstall() -> None:
-        concurrent.futures.ThreadPoolExecutor.submit = _original_submit  # type: ignore[method-assign]
-        concurrent.futures.ProcessPoolExecutor.submit = _original_process_submit  # type: ignore[method-assign]
+        for stop in stops:
+            stop()
+        if _original_submit is not None:
+            sys.modules["concurrent.futures.thread"].ThreadPoolExecutor.submit = _original_submit
+        if _original_process_submit is not None:
+            process = sys.modules["concurrent.futures.process"]
+            process.ProcessPoolExecutor.submit = _original_process_submit
 
     return uninstall

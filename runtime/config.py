@@ -26,7 +26,6 @@
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,6 +73,8 @@ def load(script_dir: Path, store: str | None = None, sync: bool | None = None) -
     config = Config()
     pyproject = _find_pyproject(script_dir)
     if pyproject is not None:
+        import tomllib  # here: a script without a pyproject.toml never pays for the parser
+
         try:
             table = tomllib.loads(pyproject.read_text()).get("tool", {}).get("durable-python", {})
         except (OSError, tomllib.TOMLDecodeError) as exc:

@@ -1,9 +1,10 @@
 """The life of one ``durable-python run``: choose the run, fix the hash seed, replay, go live, stop.
 
-The hash seed can only be set when an interpreter starts, so a run whose seed differs from this
-process's re-executes the command once with ``PYTHONHASHSEED`` set (before anything heavy is
-imported for a new run; after reading the store for a resumed one), handing its claim on the run
-to the new process. The process that executes the script holds the run's claim for its whole life.
+The hash seed can only be set when an interpreter starts, so the command re-executes itself with
+the seed of the run it expects to resume, or a fresh one (``hashseed``), before anything heavy is
+imported; should the run it claims have another seed, it re-executes once more, handing its claim
+on the run to the new process. The process that executes the script holds the run's claim for its
+whole life.
 """
 
 from __future__ import annotations

@@ -13,8 +13,6 @@ standard ``OTEL_TRACES_EXPORTER``; opentelemetry is imported only then (``durabl
 
 from __future__ import annotations
 
-import ast
-import logging
 import os
 import sys
 from collections import Counter
@@ -210,6 +208,8 @@ def _name(entry: Entry) -> str:
 
 def _first_argument(entry: Entry) -> str:
     """The event name a wait was called with, from the journal's short renderings."""
+    import ast
+
     from . import argdiff
 
     parts = argdiff.recorded_parts(entry.fingerprint) or []
@@ -246,26 +246,30 @@ class _Watched:
         return self.exporter.force_flush(timeout_millis)
 
 
-class _Quiet(logging.Handler):
+class _Quiet:
     """While a run is exported, keeps opentelemetry's own log records (retries, failures) off
-    stderr, and the first of them as the reason of a failure."""
+    stderr, and the first of them as the reason of a failure. (Its logging handler is made when
+    a run is exported: a run that is not does not import logging.)"""
 
     def __init__(self) -> None:
-        super().__init__(logging.WARNING)
+        import logging
+
         self.first: str | None = None
         self.logger = logging.getLogger("opentelemetry")
+        self.handler = logging.Handler(logging.WARNING)
+        self.handler.emit = self._emit  # type: ignore[method-assign]
 
     def __enter__(self) -> _Quiet:
         self.saved = self.logger.propagate
-        self.logger.addHandler(self)
+        self.logger.addHandler(self.handler)
         self.logger.propagate = False
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self.logger.removeHandler(self)
+        self.logger.removeHandler(self.handler)
         self.logger.propagate = self.saved
 
-    def emit(self, record: logging.LogRecord) -> None:
+    def _emit(self, record: Any) -> None:
         if self.first is None:
             try:
                 self.first = record.getMessage()

@@ -5,7 +5,6 @@ The standard library, installed packages and anything inside a virtual environme
 
 from __future__ import annotations
 
-import importlib.abc
 import importlib.machinery
 import os
 import sys
@@ -28,7 +27,7 @@ def _excluded_roots() -> list[str]:
     return [os.path.join(os.path.realpath(r), "") for r in roots]
 
 
-class ScriptTreeFinder(importlib.abc.MetaPathFinder):
+class ScriptTreeFinder:
     """Finds modules under ``root`` and hands them a :class:`RewritingLoader`."""
 
     def __init__(self, root: str) -> None:

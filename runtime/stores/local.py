@@ -29,8 +29,6 @@ live directory with watchfiles, so an event or a cancel reaches it at once.
 
 from __future__ import annotations
 
-import base64
-import csv
 import errno
 import fcntl
 import hashlib
@@ -838,6 +836,9 @@ def _sync_directory(directory: Path) -> None:
 
 def _bulk_insert_entries(db: Any, root: Path, run_id: str, records: list[tuple]) -> None:
     """Insert many entries at once through a CSV file (parameter binding costs 0.25 ms a row)."""
+    import base64
+    import csv
+
     staging = root / f"staging-{os.getpid()}.csv"
     with open(staging, "w", newline="") as f:
         writer = csv.writer(f)
