@@ -6,7 +6,7 @@ file (optionally followed by ``fdatasync`` for power-loss durability), and the s
 into DuckDB in bulk when the run stops or is next opened. A segment starts with a header (magic
 and ``JOURNAL_FORMAT``), written with the first batch; then each write is one frame,
 ``length, crc32, pickle of the list of its records`` (pickling a batch at once is several times
-cheaper than record by record); a torn frame at the end of a segment (a crash mid-write) is
+cheaper than record by record; a big batch is written as several frames); a torn frame at the end of a segment (a crash mid-write) is
 ignored, and so are the records in it, none of which the script saw committed.
 """
 
@@ -29,12 +29,21 @@ _MAGIC = b"\x89dpj"
 _HEADER = struct.Struct("<4sI")
 HEADER = _HEADER.pack(_MAGIC, JOURNAL_FORMAT)
 UNVERSIONED = 1  # segments written before they had a header
+FRAME_RECORDS = 1024
 
 
 def encode(records: Sequence[tuple]) -> bytes:
-    """One frame holding ``records``."""
-    body = pickle.dumps(records, protocol=pickle.HIGHEST_PROTOCOL)
-    return _FRAME.pack(len(body), zlib.crc32(body)) + body
+    """The frames holding ``records``: one per ``FRAME_RECORDS`` of them.
+
+    A big batch (a loop's worth of values) pickled at once costs several times more per record
+    than in slices, as the pickler's memo grows with it. A crash that tears the write keeps
+    whole frames, a prefix of the batch: what a crash a moment earlier would have kept."""
+    frames = []
+    for start in range(0, len(records), FRAME_RECORDS):
+        body = pickle.dumps(records[start : start + FRAME_RECORDS], pickle.HIGHEST_PROTOCOL)
+        frames.append(_FRAME.pack(len(body), zlib.crc32(body)))
+        frames.append(body)
+    return b"".join(frames)
 
 
 class SegmentWriter(JournalWriter):

@@ -29,6 +29,17 @@ def test_a_torn_record_at_the_end_is_ignored(tmp_path):
     assert [r[1] for r in segments.read(path)] == [0]
 
 
+def test_a_big_batch_is_written_in_frames_and_a_torn_write_keeps_whole_ones(tmp_path):
+    path = tmp_path / "a.seg"
+    count = 2 * segments.FRAME_RECORDS + 10
+    writer = segments.SegmentWriter(path, sync=False)
+    writer.append([_entry(seq) for seq in range(count)])
+    writer.close()
+    assert [r[1] for r in segments.read(path)] == list(range(count))
+    path.write_bytes(path.read_bytes()[:-5])  # the crash tore the last frame of the write
+    assert [r[1] for r in segments.read(path)] == list(range(2 * segments.FRAME_RECORDS))
+
+
 def test_a_segment_torn_in_its_header_holds_nothing(tmp_path):
     path = tmp_path / "a.seg"
     path.write_bytes(segments.HEADER[:5])
