@@ -29,7 +29,8 @@ LIVE = """
 def test_runs_and_show_while_a_run_is_live_and_after_it_ends(dp):
     dp.write("live.py", LIVE)
     prefix = dp.prefix("live")
-    process = dp.start("run", "live.py", dp.url(prefix), "5")
+    # It sleeps 15 s: long enough for the commands below to find it live on a loaded machine.
+    process = dp.start("run", "live.py", dp.url(prefix), "15")
     assert process.readline() == "ready\n"
     time.sleep(0.1)  # the timer is committed right after "ready"
 
@@ -37,7 +38,7 @@ def test_runs_and_show_while_a_run_is_live_and_after_it_ends(dp):
     assert run["status"] == "running", run
     assert run["pid"] is not None
     assert run["script"] == str(dp.work / "live.py")
-    assert run["argv"] == ["live.py", dp.url(prefix), "5"]
+    assert run["argv"] == ["live.py", dp.url(prefix), "15"]
     assert run["entries"] >= 2
     table = dp.cli("runs")
     assert table.returncode == 0, table
