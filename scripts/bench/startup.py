@@ -167,7 +167,14 @@ class Bench:
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("DURABLE_PYTHON_")}
+        # Bytecode caching as a user's Python has it (pip compiles an installed package's .pyc):
+        # with PYTHONDONTWRITEBYTECODE (set on this project's machines) an editable install would
+        # compile every runtime module it imports at every start.
+        self.env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("DURABLE_PYTHON_") and k != "PYTHONDONTWRITEBYTECODE"
+        }
         self.runs = 0
 
     def python(self, script: Path) -> tuple[float, float, str]:
