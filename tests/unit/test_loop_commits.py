@@ -124,16 +124,7 @@ def test_an_asyncio_timeout_that_expires_during_the_wait_still_raises_timeout_er
         await asyncio.sleep(0)  # no cancel left over outside the block
         steps.append("after")
 
-    async def main():
-        scopes = []
-        task = asyncio.create_task(script(scopes))
-        await until(writer.holding.is_set)
-        scopes[0].reschedule(asyncio.get_running_loop().time())
-        await until(scopes[0].expired)
-        writer.release.set()
-        await task
-
-    asyncio.run(main())
+    assert asyncio.run(expire_while_held(writer, script)) == 0
     assert steps == ["returned", "timeout", "after"]
 
 
@@ -150,18 +141,22 @@ def test_a_timeout_block_that_ends_before_the_next_await_withdraws_the_cancel(jo
         await asyncio.sleep(0.01)
         steps.append("after")
 
-    async def main():
-        scopes = []
-        task = asyncio.create_task(script(scopes))
-        await until(writer.holding.is_set)
-        scopes[0].reschedule(asyncio.get_running_loop().time())
-        await until(scopes[0].expired)
-        writer.release.set()
-        await task
-        return task.cancelling()
-
-    assert asyncio.run(main()) == 0
+    assert asyncio.run(expire_while_held(writer, script)) == 0
     assert steps == ["block ended", "after"]
+
+
+async def expire_while_held(writer: HeldWriter, script) -> int:
+    """Run ``script(scopes)``, which enters an ``asyncio.timeout`` block (added to ``scopes``)
+    and records; make the block's timer fire while the entry waits for the disk, then let the
+    write through. The task's cancel requests left at its end."""
+    scopes = []
+    task = asyncio.create_task(script(scopes))
+    await until(writer.holding.is_set)
+    scopes[0].reschedule(asyncio.get_running_loop().time())
+    await until(scopes[0].expired)
+    writer.release.set()
+    await task
+    return task.cancelling()
 
 
 def test_a_failed_commit_is_raised_in_every_waiting_task(monkeypatch):
